@@ -1,0 +1,72 @@
+"""Input validation for the losses: errors that name the argument and the fix.
+
+Shape and dtype checks are static, so they also run (once, at trace time) under
+``jit``. The label-range check needs values and so runs only on concrete inputs
+(NumPy arrays or committed ``jax.Array`` outside a trace).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+
+def is_concrete(x) -> bool:
+  """True when ``x`` holds values (not an abstract tracer inside jit/grad/vmap)."""
+  return not isinstance(x, jax.core.Tracer)
+
+
+def float_array(x: ArrayLike, name: str, *, ndim: int | None = None,
+                min_ndim: int | None = None) -> jax.Array:
+  """``x`` as a floating jax.Array of the expected rank, or a ValueError."""
+  if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
+    raise ValueError(
+        f"`{name}` must be a floating-point array, got dtype {jnp.result_type(x)}; "
+        f"cast it first, e.g. `{name}.astype(jnp.float32)`.")
+  x = jnp.asarray(x)
+  if ndim is not None and x.ndim != ndim:
+    raise ValueError(f"`{name}` must have rank {ndim}, got shape {x.shape}.")
+  if min_ndim is not None and x.ndim < min_ndim:
+    raise ValueError(f"`{name}` must have rank >= {min_ndim}, got shape {x.shape}.")
+  return x
+
+
+def label_array(labels: ArrayLike, batch_size: int, *, name: str = "labels",
+                num_classes: int | None = None, batch_name: str = "features") -> jax.Array:
+  """``labels`` as an int jax.Array of shape [batch_size], or a ValueError.
+
+  When ``labels`` are concrete and ``num_classes`` is given, also checks that
+  every label lies in [0, num_classes).
+  """
+  dtype = jnp.result_type(labels)
+  if not jnp.issubdtype(dtype, jnp.integer):
+    raise ValueError(
+        f"`{name}` must be integer class ids of shape [B], got dtype {dtype}; "
+        f"for one-hot labels pass `{name}.argmax(-1)`.")
+  concrete = is_concrete(labels)
+  arr = jnp.asarray(labels)
+  if arr.ndim != 1:
+    raise ValueError(
+        f"`{name}` must have rank 1 (shape [B]), got shape {arr.shape}; "
+        f"for one-hot labels pass `{name}.argmax(-1)`.")
+  if arr.shape[0] != batch_size:
+    raise ValueError(
+        f"`{name}` has {arr.shape[0]} entries but `{batch_name}` has batch size "
+        f"{batch_size}; pass one label per row of `{batch_name}`.")
+  if num_classes is not None and concrete and arr.size:
+    host = np.asarray(labels)
+    lo, hi = int(host.min()), int(host.max())
+    if lo < 0 or hi >= num_classes:
+      raise ValueError(
+          f"`{name}` must lie in [0, num_classes={num_classes}), got values in "
+          f"[{lo}, {hi}]; raise `num_classes` or remap the labels.")
+  return arr
+
+
+def positive_int(value, name: str) -> int:
+  """A Python int >= 1, or a ValueError naming ``name``."""
+  if isinstance(value, bool) or int(value) != value or int(value) < 1:
+    raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+  return int(value)
