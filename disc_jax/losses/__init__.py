@@ -11,9 +11,23 @@ Shapes: ``features`` [B, D] float, ``labels`` [B] int in [0, num_classes),
 """
 
 # --- Gini / KL (gini_kl_discriminability_loss) ---
+from disc_jax.losses._gini_kl import class_activation_shares, gini_loss, kl_loss
 # --- group softmax (group_softmax_loss) ---
+from disc_jax.losses._group_softmax import (
+    discriminativity_scores, group_logits, group_softmax_loss, grouping_permutation)
 # --- MMD / ITRA (itra_representation_alignment) ---
+from disc_jax.losses._mmd import itra_loss, mmd
 # --- sigma2R (sigma2r_loss) ---
+from disc_jax.losses._sigma2r import sigma2r_loss
 # --- centers: center loss, Wen update, intra-class variance ---
+from disc_jax.losses._centers import center_loss, intra_class_variance_loss, update_centers
 # --- soft nearest neighbour ---
+from disc_jax.losses._snnl import soft_nearest_neighbor_loss
 # --- softmax variants and dropout baselines (group softmax Tables 2, 4) ---
+from disc_jax.losses._softmax_variants import (
+    l_softmax_lambda, l_softmax_logits, l_softmax_loss, l_softmax_psi, log_sigsoftmax,
+    noisy_softmax_logits, noisy_softmax_loss, sigsoftmax, sigsoftmax_loss,
+    virtual_softmax_logits, virtual_softmax_loss)
+from disc_jax.losses._feature_dropout import (
+    adversarial_dropout_loss, adversarial_dropout_mask, adversarial_dropout_weight,
+    feature_dropout_loss)

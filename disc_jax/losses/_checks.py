@@ -70,3 +70,15 @@ def positive_int(value, name: str) -> int:
   if isinstance(value, bool) or int(value) != value or int(value) < 1:
     raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
   return int(value)
+
+
+def positive_value(value, name: str, *, hint: str = "") -> None:
+  """ValueError naming ``name`` unless every entry of a concrete ``value`` is > 0.
+
+  Traced values (inside jit/grad) cannot be checked and pass through; the
+  check uses NumPy so it never stages an operation into a trace.
+  """
+  if value is None or not is_concrete(value):
+    return
+  if not np.all(np.asarray(value) > 0):
+    raise ValueError(f"`{name}` must be > 0, got {value!r}.{' ' + hint if hint else ''}")

@@ -1,0 +1,185 @@
+"""Gini impurity and KL losses on class-averaged activations.
+
+Croitoru, Grigore and Ionescu, "Discriminability-enforcing loss to improve
+representation learning" (CVPR 2022 workshops), eq. 1-7. Both losses start from
+the same matrix S̄ (channels x classes) of eq. 2-4:
+
+  M = global average pooling of the activations          [m, c]
+  Ȳ = one-hot labels, each column divided by its count   [m, n]   (eq. 4)
+  S = Mᵀ Ȳ: s_ij = mean activation of channel i on class j       (eq. 3)
+  s̄_ij = s_ij / Σ_k s_ik: each channel's mass spread over classes (eq. 2)
+
+Choices the paper leaves open (shared by both losses):
+
+* The statistics are those of the *global* batch: with ``axis_name`` the class
+  sums and counts are ``psum``-ed, so a per-device call inside ``jax.shard_map``
+  or ``jax.pmap`` returns the value of the concatenated batch.
+* A class absent from the batch has a zero Ȳ column (not 0/0), so its S and S̄
+  columns are zero and its terms vanish.
+* A channel whose class means sum to zero (a dead ReLU channel) has an S̄ row of
+  0 instead of 0/0: it adds 1 to the Gini sum and nothing to H^S. The division
+  uses the double-``where`` trick, so its gradient is 0 rather than NaN.
+* The activations are meant to be non-negative (the paper applies the losses
+  after a ReLU), which makes every S̄ row a probability distribution. They are
+  not clipped: signed activations are used as given, the Gini value can then
+  leave [0, 1) and grows without bound when a channel's class means nearly
+  cancel, and the KL loss is NaN as soon as some H^S bin is negative. For signed
+  maps (e.g. CvT token embeddings) pass ``jax.nn.relu(activations)``.
+* Inputs of lower precision than float32 are computed (and returned) in float32.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from disc_jax.losses import _batch
+from disc_jax.losses import _checks
+
+
+def _pool(activations: jax.Array) -> jax.Array:
+  """[B, ..., C] -> [B, C]: global average pooling over every middle axis."""
+  dtype = jnp.promote_types(activations.dtype, jnp.float32)
+  x = activations.astype(dtype)
+  return x.mean(axis=tuple(range(1, x.ndim - 1))) if x.ndim > 2 else x
+
+
+def _safe_divide(num: jax.Array, den: jax.Array) -> jax.Array:
+  """``num / den`` with 0 where ``den == 0``, and a 0 (not NaN) gradient there."""
+  zero = den == 0
+  return jnp.where(zero, 0.0, num / jnp.where(zero, 1.0, den))
+
+
+def _checked(activations: ArrayLike, labels: ArrayLike,
+             num_classes: int) -> tuple[jax.Array, jax.Array, int]:
+  """Validated (activations [B, ..., C], labels [B], num_classes)."""
+  activations = _checks.float_array(activations, "activations", min_ndim=2)
+  num_classes = _checks.positive_int(num_classes, "num_classes")
+  labels = _checks.label_array(labels, activations.shape[0], num_classes=num_classes,
+                               batch_name="activations")
+  return activations, labels, num_classes
+
+
+def class_activation_shares(activations: ArrayLike, labels: ArrayLike,
+                            num_classes: int, *, axis_name: _batch.AxisName = None
+                            ) -> tuple[jax.Array, jax.Array]:
+  """S̄ of eq. 2-4 and the class counts of the global batch.
+
+  Args:
+    activations: [B, ..., C] channels-last activations (after a ReLU), pooled
+      over every middle axis.
+    labels: [B] integer class ids in [0, num_classes).
+    num_classes: n, the number of classes.
+    axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
+      split, or ``None`` for a single-device batch.
+
+  Returns:
+    ``(s_bar, counts)``: s_bar [C, num_classes], each row channel i's class-mean
+    activations normalised to sum to 1 (a zero row for a channel whose class
+    means sum to 0; zero columns for absent classes), and counts [num_classes].
+  """
+  activations, labels, num_classes = _checked(activations, labels, num_classes)
+  pooled = _pool(activations)                                      # M: [B, C]
+  sums = _batch.class_sums(pooled, labels, num_classes, axis_name=axis_name)
+  counts = _batch.class_counts(labels, num_classes, axis_name=axis_name,
+                               dtype=pooled.dtype)
+  # Eq. 3-4: S = Mᵀ Ȳ; an absent class has a zero Ȳ column (0/0 -> 0).
+  s = _safe_divide(sums, counts[:, None]).T                        # [C, n]
+  s_bar = _safe_divide(s, s.sum(axis=1, keepdims=True))           # eq. 2
+  return s_bar, counts
+
+
+def gini_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
+              axis_name: _batch.AxisName = None) -> jax.Array:
+  r"""Gini impurity of each channel over the classes (Croitoru et al., eq. 1).
+
+  .. math::
+    \mathcal{L}_{Gini} = \frac{1}{c} \sum_{i=1}^{c} \Big(1 - \sum_{j=1}^{n}
+    \bar{s}_{ij}^2\Big)
+
+  with :math:`\bar{S}` of eq. 2-4 (see :func:`class_activation_shares`). It is 0
+  when every channel fires for a single class and 1 - 1/k when every channel is
+  spread evenly over the k classes present. Absent classes add nothing; a dead
+  channel (class means summing to 0) adds 1 with a zero gradient; activations
+  should be non-negative (see the module docstring for signed inputs).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> acts = jnp.array([[1., 0.], [2., 0.], [0., 3.]])   # [B=3, C=2]
+    >>> float(gini_loss(acts, jnp.array([0, 0, 1]), num_classes=2))
+    0.0
+
+  Args:
+    activations: [B, ..., C] channels-last activations, e.g. the last
+      convolutional map [B, H, W, C]; global-average-pooled inside.
+    labels: [B] integer class ids in [0, num_classes).
+    num_classes: n, the number of classes.
+    axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
+      split; the class statistics are then those of the global batch.
+
+  Returns:
+    The scalar loss (float32, or the input dtype if wider).
+
+  References:
+    Croitoru et al., Discriminability-enforcing loss to improve representation
+    learning, 2022, https://arxiv.org/abs/2202.07073
+  """
+  s_bar, _ = class_activation_shares(activations, labels, num_classes,
+                                     axis_name=axis_name)
+  return jnp.mean(1.0 - jnp.sum(s_bar**2, axis=1))
+
+
+def kl_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
+            axis_name: _batch.AxisName = None) -> jax.Array:
+  r"""KL(H^S ‖ H^Y) between the channel and label histograms (Croitoru et al., eq. 5-7).
+
+  .. math::
+    \mathcal{L}_{KL} = \sum_{i=1}^{n} h^S_i \log\frac{h^S_i}{h^Y_i},\quad
+    h^S_i = \frac{\sum_j \bar{s}_{ji}}{\sum_{k,j} \bar{s}_{jk}},\quad
+    h^Y_i = \frac{m_i}{m}
+
+  where m_i is the number of samples of class i in the (global) batch of m.
+  Handling of the degenerate terms (all finite in value and gradient):
+
+  * absent classes have h^S_i = h^Y_i = 0 (their S̄ column is zero) and their
+    term is 0;
+  * a present class with h^S_i = 0 contributes 0 (the 0·log 0 = 0 convention),
+    with a gradient of 0 for that term (its one-sided derivative is -inf);
+  * when every channel is dead, H^S is undefined and the loss is 0.
+
+  Activations should be non-negative; a negative H^S bin gives NaN (see the
+  module docstring).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> acts = jnp.array([[1., 0.], [0., 2.]])   # one channel per class
+    >>> float(kl_loss(acts, jnp.array([0, 1]), num_classes=2))
+    0.0
+
+  Args:
+    activations: [B, ..., C] channels-last activations; global-average-pooled
+      inside.
+    labels: [B] integer class ids in [0, num_classes).
+    num_classes: n, the number of classes (histogram bins).
+    axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
+      split; the histograms are then those of the global batch.
+
+  Returns:
+    The scalar loss (float32, or the input dtype if wider).
+
+  References:
+    Croitoru et al., Discriminability-enforcing loss to improve representation
+    learning, 2022, https://arxiv.org/abs/2202.07073
+  """
+  s_bar, counts = class_activation_shares(activations, labels, num_classes,
+                                          axis_name=axis_name)
+  mass = s_bar.sum(axis=0)                                         # [n]
+  h_s = _safe_divide(mass, mass.sum())                             # eq. 6
+  h_y = counts / counts.sum()                                      # eq. 7
+  # Double where: the log never sees a 0 bin, so neither value nor gradient is
+  # NaN; a negative bin still reaches the log and gives NaN on purpose.
+  empty = h_s == 0
+  log_ratio = (jnp.log(jnp.where(empty, 1.0, h_s))
+               - jnp.log(jnp.where(empty, 1.0, h_y)))
+  return jnp.sum(jnp.where(empty, 0.0, h_s * log_ratio))

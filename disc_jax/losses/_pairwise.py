@@ -1,0 +1,209 @@
+"""Pairwise building blocks shared by the pairwise losses (MMD/ITRA, sigma2R, SNNL).
+
+Layout. A pairwise loss is written per *row*: the rows are this device's local
+samples and the columns are the whole (gathered) global batch. Each row knows
+its index in the global batch (``row_ids``), so self-pairs are recognised, and
+the per-row results are reduced with ``psum``. Without an ``axis_name`` the rows
+are the whole batch. This splits the quadratic work across devices and gives
+the exact global-batch gradient under ``jax.shard_map`` (the transpose of
+``all_gather`` sums each device's column cotangents back onto the owner's rows).
+
+Memory. Rows are processed in blocks of about ``_BLOCK_ELEMS`` pair entries
+(:func:`map_rows`: ``lax.map`` over blocks, ``vmap`` inside a block), so the
+elementwise temporaries of a loss (kernel values, masks, softmax weights, their
+gradients) are [block, N], never [R, N]. The distances themselves are either
+recomputed per block from one matmul, or -- when a loss needs all of them at
+once, like the median bandwidth of MMD -- stored once as the only [R, N] array
+(:func:`raw_sq_dists`) and differentiated through :func:`dist_row`, whose
+derivative is that of the fused distance, so the backward pass needs two
+matmuls per block and no second [R, N] array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from disc_jax.losses import _batch
+
+_BLOCK_ELEMS = 1 << 22  # pair entries per block: 16 MiB per float32 temporary
+# Counts of pairs are int32: N (N - 1) must stay below 2**31.
+_MAX_MEDIAN_POINTS = 46_340
+
+
+def _block_size(num_rows: int, row_elems: int) -> int:
+  """Rows per block: a divisor of ``num_rows`` near ``_BLOCK_ELEMS / row_elems``.
+
+  A divisor avoids ``lax.map``'s remainder (whose concatenation would copy the
+  output); if the best divisor is under half the target, the target is used.
+  """
+  target = max(1, _BLOCK_ELEMS // max(row_elems, 1))
+  if num_rows <= target:
+    return num_rows
+  for block in range(target, target // 2, -1):
+    if num_rows % block == 0:
+      return block
+  return target
+
+
+def map_rows(fn: Callable[..., Any], xs: Any, row_elems: int) -> Any:
+  """``fn`` applied to every row of the pytree ``xs`` (leading axis), block by block.
+
+  ``fn`` is written for one row; each block of rows runs as one ``vmap`` (so
+  matmuls stay matmuls) and the blocks run in a ``lax.map`` loop, keeping the
+  temporaries to [block, row_elems].
+  """
+  num_rows = jax.tree.leaves(xs)[0].shape[0]
+  block = _block_size(num_rows, row_elems)
+  if block >= num_rows:
+    return jax.vmap(fn)(xs)
+  return jax.lax.map(fn, xs, batch_size=block)
+
+
+def raw_sq_dists(a: jax.Array, b: jax.Array) -> jax.Array:
+  """``||a_i||^2 + ||b_j||^2 - 2 a_i.b_j`` [Ra, Rb], unclipped (may round below 0).
+
+  Fused form: one matmul per block of rows, no [Ra, Rb, D] intermediate. Not
+  differentiated (``stop_gradient``): differentiate a row through :func:`dist_row`.
+  """
+  a, b = jax.lax.stop_gradient(a), jax.lax.stop_gradient(b)
+  b2 = jnp.sum(b * b, axis=-1)
+  return map_rows(lambda row: _fused_row(row, b, b2), a, b.shape[0])
+
+
+def _fused_row(a: jax.Array, b: jax.Array, b2: jax.Array) -> jax.Array:
+  ab = jnp.matmul(b, a, precision=jax.lax.Precision.HIGHEST)
+  return jnp.sum(a * a) + b2 - 2.0 * ab
+
+
+def clip_dists(raw: jax.Array) -> jax.Array:
+  """``raw`` clipped at 0 with ``where`` (no -0.0; gradient 0 below 0)."""
+  return jnp.where(raw > 0, raw, jnp.zeros_like(raw))
+
+
+@jax.custom_jvp
+def dist_row(raw_row: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
+  """``raw_row`` (precomputed ``||a - b_j||^2`` [N]) with the derivative of that distance.
+
+  The value is taken as given (no recomputation); the derivative with respect
+  to ``a`` [D] and ``b`` [N, D] is that of the fused form, so the backward pass
+  of a block of rows is two matmuls. ``raw_row`` itself is not differentiated.
+  """
+  del a, b
+  return raw_row
+
+
+@dist_row.defjvp
+def _dist_row_jvp(primals, tangents):
+  raw_row, a, b = primals
+  _, da, db = tangents
+  hi = jax.lax.Precision.HIGHEST
+  tangent = 2.0 * (jnp.dot(a, da, precision=hi) + jnp.sum(b * db, axis=-1)
+                   - jnp.matmul(b, da, precision=hi) - jnp.matmul(db, a, precision=hi))
+  return raw_row, tangent
+
+
+def sq_dists(a: jax.Array, b: jax.Array) -> jax.Array:
+  """Differentiable squared distances [Ra, Rb] (fused form, clipped at 0); small inputs."""
+  b2 = jnp.sum(b * b, axis=-1)
+  return clip_dists(jax.vmap(lambda row: _fused_row(row, b, b2))(a))
+
+
+def safe_sqrt(x: jax.Array) -> jax.Array:
+  """``sqrt(max(x, 0))`` with gradient 0 (not inf/NaN) where ``x <= 0``.
+
+  The double ``where`` keeps the unselected branch finite: the derivative of
+  ``sqrt`` is evaluated at 1 instead of at 0, and its cotangent is masked out.
+  """
+  pos = x > 0
+  return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, jnp.ones_like(x))), jnp.zeros_like(x))
+
+
+def global_rows(x: jax.Array, axis_name: _batch.AxisName) -> tuple[jax.Array, jax.Array]:
+  """The gathered global batch of ``x`` and the global indices [b_local] of the local rows."""
+  offset = _batch.local_row_offset(x, axis_name)
+  return _batch.gather_batch(x, axis_name), offset + jnp.arange(x.shape[0])
+
+
+def masked_logsumexp(logits: jax.Array, mask: jax.Array, axis: int = -1
+                     ) -> tuple[jax.Array, jax.Array]:
+  """Stable ``log sum exp`` of ``logits`` over the entries where ``mask`` is True.
+
+  Returns ``(lse, nonempty)``; rows with no selected entry get ``lse = 0`` and
+  ``nonempty = False``. Unselected entries enter ``exp`` as ``-inf``, so neither
+  the value nor the gradient can overflow to inf/NaN.
+  """
+  neg_inf = jnp.asarray(-jnp.inf, logits.dtype)
+  masked = jnp.where(mask, logits, neg_inf)
+  peak = jax.lax.stop_gradient(jnp.max(masked, axis=axis, keepdims=True))
+  peak = jnp.where(jnp.isfinite(peak), peak, jnp.zeros_like(peak))
+  total = jnp.sum(jnp.exp(masked - peak), axis=axis)
+  nonempty = total > 0
+  lse = jnp.log(jnp.where(nonempty, total, jnp.ones_like(total))) + jnp.squeeze(peak, axis)
+  return jnp.where(nonempty, lse, jnp.zeros_like(lse)), nonempty
+
+
+def median_off_diagonal(d: jax.Array, row_ids: jax.Array, num_points: int,
+                        axis_name: _batch.AxisName = None) -> jax.Array:
+  """Exact median of the off-diagonal entries of a distance matrix given as row blocks.
+
+  ``d`` [R, N] holds the rows ``row_ids`` of a symmetric [N, N] distance matrix
+  (the other rows live on the other devices of ``axis_name``); negative entries
+  count as 0, so the unclipped :func:`raw_sq_dists` may be passed. The median is
+  over the ordered pairs ``i != j``; each unordered pair appears twice there,
+  which leaves the median unchanged, so it is also the median over the
+  N (N - 1) / 2 distinct pairs.
+
+  No sort of the N^2 values: the k-th smallest value is found by bisection on the
+  bit pattern of non-negative floats (which orders like the values), one
+  counting pass over ``d`` per bit (32 passes in float32, 64 in float64), with
+  the counts ``psum``-ed over ``axis_name``. With an even number of pairs the
+  median is the mean of the two middle values, as in ``numpy.median``.
+  """
+  if num_points < 2:
+    raise ValueError(f"the median of pairwise distances needs >= 2 points, got {num_points}; "
+                     "pass `sigma` explicitly.")
+  if num_points > _MAX_MEDIAN_POINTS:
+    raise ValueError(f"the default `sigma` (median of pairwise distances) supports at most "
+                     f"{_MAX_MEDIAN_POINTS} points, got {num_points}; pass `sigma` explicitly.")
+  d = jax.lax.stop_gradient(d)
+  cols = jnp.arange(d.shape[1])
+  inf = jnp.asarray(jnp.inf, d.dtype)
+  # Self-pairs are left out by subtracting the diagonal's own counts. Comparisons
+  # treat -0.0 as 0, and negative entries fall below every t >= 0.
+  diag = jnp.take_along_axis(d, row_ids[:, None], axis=1)[:, 0]      # [R]
+  num_pairs = num_points * (num_points - 1)
+  k_lo = num_pairs // 2  # 1-indexed rank of the lower middle value
+  int_dtype = jnp.int64 if d.dtype == jnp.float64 else jnp.int32
+  bits = 64 if d.dtype == jnp.float64 else 32
+
+  def count_le(t):
+    per_row = map_rows(lambda row: jnp.sum(row <= t, dtype=jnp.int32), d, d.shape[1])
+    return _batch.psum(jnp.sum(per_row) - jnp.sum(diag <= t, dtype=jnp.int32), axis_name)
+
+  def as_float(i):
+    return jax.lax.bitcast_convert_type(i.astype(int_dtype), d.dtype)
+
+  def body(_, lohi):
+    lo, hi = lohi
+    mid = lo + (hi - lo) // 2
+    enough = count_le(as_float(mid)) >= k_lo
+    return jnp.where(enough, lo, mid + 1), jnp.where(enough, mid, hi)
+
+  max_bits = jax.lax.bitcast_convert_type(jnp.asarray(np.finfo(d.dtype).max, d.dtype),
+                                          int_dtype)
+  lo, _ = jax.lax.fori_loop(0, bits, body, (jnp.zeros((), int_dtype), max_bits))
+  v_lo = as_float(lo)
+
+  def next_above(args):
+    row, row_id = args
+    return jnp.min(jnp.where((row > v_lo) & (cols != row_id), row, inf))
+
+  next_up = jnp.min(map_rows(next_above, (d, row_ids), d.shape[1]))
+  next_up = next_up if axis_name is None else jax.lax.pmin(next_up, axis_name)
+  v_hi = jnp.where(count_le(v_lo) >= k_lo + 1, v_lo, next_up)
+  return 0.5 * (v_lo + v_hi)

@@ -1,0 +1,268 @@
+"""Tests of gini_loss / kl_loss against a float64 NumPy transcription of eq. 1-7."""
+
+from __future__ import annotations
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec as P
+from jax.test_util import check_grads
+
+from disc_jax.losses import gini_loss, kl_loss
+
+LOSSES = {"gini": gini_loss, "kl": kl_loss}
+FRESH_SEED = int(np.random.SeedSequence().entropy % 2**31)  # shown in the test id
+SEEDS = [0, 1, 2, FRESH_SEED]
+
+
+@pytest.fixture
+def x64():
+  with jax.enable_x64(True):
+    yield
+
+
+# ---------------------------------------------------------------- reference
+def ref_s_bar(acts: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+  """Eq. 2-4 literally: M (GAP), Ȳ = Y / column sums, S = Mᵀ Ȳ, row-normalise."""
+  acts = np.asarray(acts, np.float64)
+  m, c = acts.shape[0], acts.shape[-1]
+  M = acts.reshape(m, -1, c).mean(axis=1)
+  Y = np.zeros((m, n))
+  Y[np.arange(m), labels] = 1.0
+  Y_bar = np.zeros_like(Y)
+  for j in range(n):
+    if Y[:, j].sum() > 0:  # absent class: zero column
+      Y_bar[:, j] = Y[:, j] / Y[:, j].sum()
+  S = M.T @ Y_bar
+  S_bar = np.zeros_like(S)
+  for i in range(c):
+    if S[i].sum() != 0:  # dead channel: zero row
+      S_bar[i] = S[i] / S[i].sum()
+  return S_bar
+
+
+def ref_gini(acts, labels, n) -> float:
+  S_bar = ref_s_bar(acts, labels, n)
+  return float(np.mean([1.0 - sum(v**2 for v in row) for row in S_bar]))
+
+
+def ref_kl(acts, labels, n) -> float:
+  S_bar = ref_s_bar(acts, labels, n)
+  m = len(labels)
+  total = S_bar.sum()
+  if total == 0:
+    return 0.0
+  kl = 0.0
+  for i in range(n):
+    h_s = S_bar[:, i].sum() / total
+    h_y = np.sum(labels == i) / m
+    if h_s != 0:
+      kl += h_s * np.log(h_s / h_y)
+  return float(kl)
+
+
+REFS = {"gini": ref_gini, "kl": ref_kl}
+
+
+def random_batch(seed, shape=(12, 3, 2, 5), num_classes=6, present=4):
+  """Non-negative activations; labels drawn from `present` of the classes."""
+  rng = np.random.default_rng(seed)
+  acts = rng.uniform(0.0, 2.0, shape) * (rng.uniform(size=shape) > 0.3)
+  classes = rng.choice(num_classes, present, replace=False)
+  labels = rng.choice(classes, shape[0])
+  return acts, labels.astype(np.int32), num_classes
+
+
+# ---------------------------------------------------------------- values
+@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("shape", [(12, 5), (12, 3, 2, 5), (10, 4, 7)])
+def test_matches_numpy_reference(x64, name, seed, shape):
+  acts, labels, n = random_batch(seed, shape)
+  got = LOSSES[name](jnp.asarray(acts), jnp.asarray(labels), n)
+  assert got.dtype == jnp.float64
+  np.testing.assert_allclose(float(got), REFS[name](acts, labels, n), rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_float32_close_to_reference(name):
+  acts, labels, n = random_batch(7)
+  got = LOSSES[name](acts.astype(np.float32), labels, n)
+  assert got.dtype == jnp.float32
+  np.testing.assert_allclose(float(got), REFS[name](acts, labels, n), rtol=1e-4, atol=1e-6)
+
+
+def test_bfloat16_input_computed_in_float32():
+  acts, labels, n = random_batch(3)
+  got = gini_loss(jnp.asarray(acts, jnp.bfloat16), labels, n)
+  assert got.dtype == jnp.float32
+  rounded = np.asarray(jnp.asarray(acts, jnp.bfloat16).astype(jnp.float32))
+  np.testing.assert_allclose(float(got), ref_gini(rounded, labels, n), rtol=1e-4)
+
+
+def test_spatial_axes_are_average_pooled(x64):
+  acts, labels, n = random_batch(4, (8, 3, 3, 6))
+  pooled = acts.mean(axis=(1, 2))
+  for fn in LOSSES.values():
+    np.testing.assert_allclose(float(fn(acts, labels, n)), float(fn(pooled, labels, n)),
+                               rtol=1e-12)
+
+
+# ---------------------------------------------------------------- closed forms
+def test_perfectly_discriminative_gives_gini_zero_and_matching_histograms_kl_zero(x64):
+  # Classes 0, 1, 2 with 2, 4, 2 samples (h^Y = 1/4, 1/2, 1/4); channel 0 fires
+  # only for class 0, channels 1-2 only for class 1, channel 3 only for class 2,
+  # so every S̄ row is one-hot (Gini 0) and h^S = 1/4, 2/4, 1/4 = h^Y (KL 0).
+  rng = np.random.default_rng(11)
+  labels = np.array([0, 1, 1, 2, 0, 1, 2, 1], np.int32)
+  owner = np.array([0, 1, 1, 2])
+  acts = rng.uniform(0.5, 2.0, (8, 2, 2, 4)) * (labels[:, None] == owner[None])[:, None, None]
+  assert float(gini_loss(acts, labels, 5)) == pytest.approx(0.0, abs=1e-12)
+  assert float(kl_loss(acts, labels, 5)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_balanced_uniform_features_give_kl_zero_and_max_gini(x64):
+  labels = np.repeat(np.arange(4), 3).astype(np.int32)
+  acts = np.full((12, 6), 0.7)
+  assert float(kl_loss(acts, labels, 4)) == pytest.approx(0.0, abs=1e-12)
+  assert float(gini_loss(acts, labels, 4)) == pytest.approx(1 - 1 / 4, rel=1e-12)
+
+
+def test_dead_channel_adds_one_to_gini_sum(x64):
+  labels = np.array([0, 1, 0, 1], np.int32)
+  acts = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [3.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+  # Channels 0, 1 are one-hot (0 each), channel 2 is dead (1): mean 1/3.
+  assert float(gini_loss(acts, labels, 2)) == pytest.approx(1 / 3, rel=1e-12)
+  assert float(kl_loss(acts, labels, 2)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kl_is_positive_when_histograms_differ(x64):
+  labels = np.array([0, 0, 0, 1], np.int32)  # h^Y = (3/4, 1/4)
+  acts = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # h^S = (1/2, 1/2)
+  expected = 0.5 * np.log(0.5 / 0.75) + 0.5 * np.log(0.5 / 0.25)
+  assert float(kl_loss(acts, labels, 2)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_signed_activations_are_used_as_given(x64):
+  # Documented behaviour for signed input: no clipping. One channel with class
+  # means (3, -1): S̄ = (1.5, -0.5), Gini = 1 - 2.5 = -1.5, and h^S has a
+  # negative bin, so KL is NaN.
+  acts = np.array([[3.0], [-1.0]])
+  labels = np.array([0, 1], np.int32)
+  assert float(gini_loss(acts, labels, 2)) == pytest.approx(-1.5, rel=1e-12)
+  assert np.isnan(float(kl_loss(acts, labels, 2)))
+  assert float(gini_loss(jax.nn.relu(acts), labels, 2)) == pytest.approx(0.0, abs=1e-12)
+
+
+# ---------------------------------------------------------------- gradients
+@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_check_grads(x64, name, seed):
+  rng = np.random.default_rng(seed)
+  acts = jnp.asarray(rng.uniform(0.2, 2.0, (10, 2, 2, 5)))
+  labels = jnp.asarray(rng.choice([0, 2, 3], 10).astype(np.int32))  # class 1 absent
+  fn = functools.partial(LOSSES[name], labels=labels, num_classes=4)
+  check_grads(fn, (acts,), order=1, modes=("rev",))
+
+
+def edge_case(kind: str):
+  rng = np.random.default_rng(5)
+  acts = rng.uniform(0.1, 1.0, (8, 2, 2, 4))
+  labels = np.array([0, 1, 2, 0, 1, 2, 0, 1], np.int32)
+  n = 3
+  if kind == "absent_classes":
+    n = 7
+  elif kind == "dead_channel":
+    acts[..., 1] = 0.0
+  elif kind == "all_channels_dead":
+    acts[:] = 0.0
+  elif kind == "identical_features":
+    acts[:] = acts[0]
+  elif kind == "one_sample_of_a_class":
+    labels = np.array([0, 1, 1, 0, 1, 2, 0, 1], np.int32)
+  elif kind == "all_samples_one_class":
+    labels[:] = 2
+  elif kind == "class_with_zero_activations":
+    acts[labels == 2] = 0.0
+  return acts, labels, n
+
+
+EDGE_CASES = ["absent_classes", "dead_channel", "all_channels_dead", "identical_features",
+              "one_sample_of_a_class", "all_samples_one_class",
+              "class_with_zero_activations"]
+
+
+@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("kind", EDGE_CASES)
+def test_edge_cases_finite_value_and_gradient(x64, name, kind):
+  acts, labels, n = edge_case(kind)
+  value, grad = jax.value_and_grad(LOSSES[name])(jnp.asarray(acts), labels, n)
+  assert np.isfinite(float(value))
+  assert np.all(np.isfinite(np.asarray(grad)))
+  np.testing.assert_allclose(float(value), REFS[name](acts, labels, n), rtol=1e-5, atol=1e-12)
+  if kind in ("dead_channel", "all_channels_dead"):
+    dead = [1] if kind == "dead_channel" else [0, 1, 2, 3]
+    np.testing.assert_array_equal(np.asarray(grad)[..., dead], 0.0)
+
+
+# ---------------------------------------------------------------- jit / sharding
+@pytest.mark.parametrize("name", LOSSES)
+def test_jit_traces_once_per_shape(name):
+  chex.clear_trace_counter()
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def step(acts, labels):
+    return jax.value_and_grad(LOSSES[name])(acts, labels, 6)
+
+  for seed in range(3):
+    acts, labels, _ = random_batch(seed)
+    value, _ = step(acts.astype(np.float32), labels)
+    assert np.isfinite(float(value))
+
+
+def _global_batch(name_seed: int):
+  acts, labels, n = random_batch(name_seed, (16, 2, 2, 5), num_classes=6, present=5)
+  return acts.astype(np.float32), labels, n
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_shard_map_equals_global_batch(name):
+  acts, labels, n = _global_batch(21)
+  expected = float(LOSSES[name](acts, labels, n))
+  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+  fn = functools.partial(LOSSES[name], num_classes=n, axis_name="data")
+  sharded = jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(P("data"), P("data")),
+                                  out_specs=P()))
+  np.testing.assert_allclose(float(sharded(acts, labels)), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_pmap_equals_global_batch(name):
+  acts, labels, n = _global_batch(22)
+  expected = float(LOSSES[name](acts, labels, n))
+  fn = functools.partial(LOSSES[name], num_classes=n, axis_name="data")
+  per_device = jax.pmap(fn, axis_name="data")(acts.reshape(8, 2, *acts.shape[1:]),
+                                              labels.reshape(8, 2))
+  np.testing.assert_allclose(np.asarray(per_device), expected, rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("acts, labels, n, match", [
+    (np.ones((4, 3)), np.zeros(5, np.int32), 2, "`labels` has 5 entries"),
+    (np.ones((4, 3)), np.zeros((4, 1), np.int32), 2, "`labels` must have rank 1"),
+    (np.ones((4, 3)), np.zeros(4, np.float32), 2, "`labels` must be integer"),
+    (np.ones((4, 3)), np.array([0, 1, 2, 1], np.int32), 2, "`labels` must lie in"),
+    (np.ones((4, 3)), np.array([0, -1, 1, 1], np.int32), 2, "`labels` must lie in"),
+    (np.ones((4, 3), np.int32), np.zeros(4, np.int32), 2, "`activations` must be a floating"),
+    (np.ones(4), np.zeros(4, np.int32), 2, "`activations` must have rank >= 2"),
+    (np.ones((4, 3)), np.zeros(4, np.int32), 0, "`num_classes` must be an integer >= 1"),
+])
+def test_bad_input_raises(name, acts, labels, n, match):
+  with pytest.raises(ValueError, match=match):
+    LOSSES[name](acts, labels, n)
