@@ -1,0 +1,16 @@
+"""The docstring examples of disc_jax.data run and hold."""
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["augment", "fuzzy_rgb", "pipeline", "prefetch", "registry", "samplers", "source", "synthetic"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+  module = importlib.import_module(f"disc_jax.data.{name}")
+  result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+  assert result.attempted > 0 and result.failed == 0
