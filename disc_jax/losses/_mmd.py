@@ -32,6 +32,12 @@ All classes are handled at once: with signed weights w_i = 1/n_k on batch 1 and
 -1/m_k on batch 2, MMD_k^2 = sum_{i,j in class k} w_i w_j K_ij, which is a
 masked row reduction of the one kernel matrix of the union followed by a
 one-hot class sum: no loop over classes and no per-class recompilation.
+
+Memory: the squared distances of the union (N = n + m points) are stored once
+as an [N, N] matrix, which the exact median needs in full; kernel values and
+all gradient temporaries are formed in blocks of rows (see ``_pairwise``). At
+n = m = 8192, D = 2048 the jitted value and gradient use about 1.6 GiB of
+temporaries in float32 (1 GiB of it the distance matrix).
 """
 
 from __future__ import annotations

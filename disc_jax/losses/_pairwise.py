@@ -72,12 +72,19 @@ def raw_sq_dists(a: jax.Array, b: jax.Array) -> jax.Array:
   """
   a, b = jax.lax.stop_gradient(a), jax.lax.stop_gradient(b)
   b2 = jnp.sum(b * b, axis=-1)
-  return map_rows(lambda row: _fused_row(row, b, b2), a, b.shape[0])
+  return map_rows(lambda row: raw_sq_dist_row(row, b, b2), a, b.shape[0])
 
 
-def _fused_row(a: jax.Array, b: jax.Array, b2: jax.Array) -> jax.Array:
+def raw_sq_dist_row(a: jax.Array, b: jax.Array, b_sq_norms: jax.Array) -> jax.Array:
+  """One row of :func:`raw_sq_dists`: ``||a||^2 + ||b_j||^2 - 2 a.b_j`` [N] for ``a`` [D].
+
+  ``b_sq_norms`` [N] is ``sum(b * b, -1)``, computed once by the caller. Under
+  ``vmap`` over a block of rows the product becomes one matmul, at HIGHEST
+  precision: the fused form cancels, so reduced-precision matmul passes (TF32,
+  bf16 on accelerators) would swamp small distances.
+  """
   ab = jnp.matmul(b, a, precision=jax.lax.Precision.HIGHEST)
-  return jnp.sum(a * a) + b2 - 2.0 * ab
+  return jnp.sum(a * a) + b_sq_norms - 2.0 * ab
 
 
 def clip_dists(raw: jax.Array) -> jax.Array:
@@ -105,12 +112,6 @@ def _dist_row_jvp(primals, tangents):
   tangent = 2.0 * (jnp.dot(a, da, precision=hi) + jnp.sum(b * db, axis=-1)
                    - jnp.matmul(b, da, precision=hi) - jnp.matmul(db, a, precision=hi))
   return raw_row, tangent
-
-
-def sq_dists(a: jax.Array, b: jax.Array) -> jax.Array:
-  """Differentiable squared distances [Ra, Rb] (fused form, clipped at 0); small inputs."""
-  b2 = jnp.sum(b * b, axis=-1)
-  return clip_dists(jax.vmap(lambda row: _fused_row(row, b, b2))(a))
 
 
 def safe_sqrt(x: jax.Array) -> jax.Array:

@@ -55,10 +55,12 @@ def _neighbourhood_spread(points: jax.Array, point_ids: jax.Array, all_features:
   give the mean over those there are; none gives 0.
   """
   inf = jnp.asarray(jnp.inf, points.dtype)
+  fixed = jax.lax.stop_gradient(all_features)
+  sq_norms = jnp.sum(fixed * fixed, axis=-1)
 
   def select(args):
     point, point_id = args
-    raw = _pairwise.raw_sq_dists(point[None], all_features)[0]       # [B]
+    raw = _pairwise.raw_sq_dist_row(point, fixed, sq_norms)          # [B]
     values, index = jax.lax.top_k(jnp.where(member(point_id), -raw, -inf), k)
     return index, jnp.isfinite(values)
 

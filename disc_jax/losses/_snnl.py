@@ -16,6 +16,9 @@ Choices (fixed here and tested):
 * With ``axis_name`` each device computes its rows against the gathered global
   batch and the mean is taken over the global batch.
 * Features below float32 precision are computed in float32.
+
+Memory: one [B, B] matrix of fused squared distances is stored; the softmax
+weights and gradient temporaries are formed in blocks of rows (``_pairwise``).
 """
 
 from __future__ import annotations
