@@ -1,0 +1,252 @@
+"""``train_and_evaluate(config, workdir)``: data, init/restore, the step loop, eval, final metrics.
+
+One run writes into ``workdir``: ``config.json``, ``metrics.jsonl`` + ``tensorboard/``
+(:mod:`.logging`), ``checkpoints/`` (:mod:`.checkpoint`), ``final_metrics.json``,
+the feature plots ``features_{train,test}.png`` and, for features of at most
+``MAX_SAVED_FEATURE_DIM`` dims, ``features.npz``. Running the same command again
+resumes from the latest checkpoint with the data pipeline at the same step (a
+finished run only re-does the final eval).
+
+Per step the host dispatches step s and then reads the metrics of step s-1 (so the
+device never waits for the host); at every eval/checkpoint/epoch boundary it reads the
+current metrics first, so a non-finite loss or gradient stops the run with a
+``FloatingPointError`` naming the terms before anything is saved. SIGTERM/SIGINT
+save a checkpoint at the next step and raise :class:`~.checkpoint.Interrupted`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from disc_jax import data as data_lib
+from disc_jax import models
+from disc_jax.train import checkpoint as ckpt_lib
+from disc_jax.train import classification, evaluate, step as step_lib
+from disc_jax.train.config import num_classes_of, to_plain, validate
+from disc_jax.train.logging import MetricLogger
+from disc_jax.train.objective import Term, needs_second_batch
+from disc_jax.train.state import Optimizers, TrainState, create_state, make_optimizers
+
+Callback = Callable[[int, TrainState, dict], None]
+# features.npz (final train/test features and labels) is written up to this width.
+MAX_SAVED_FEATURE_DIM = 64
+
+
+@dataclasses.dataclass
+class Run:
+  """Everything built from a config before the first step."""
+
+  config: ml_collections.ConfigDict
+  terms: list[Term]
+  num_classes: int
+  model: Any
+  train_pipeline: data_lib.Pipeline
+  eval_pipeline: data_lib.Pipeline
+  train_eval_pipeline: data_lib.Pipeline
+  total_steps: int
+  optimizers: Optimizers
+  steps: step_lib.Steps
+  init: Callable[[], TrainState]
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return self.train_pipeline.steps_per_epoch
+
+
+def build(config: ml_collections.ConfigDict, terms: Sequence[Term] | None = None) -> Run:
+  """Validates ``config`` and builds the pipelines, model, optimizers and jitted steps."""
+  terms = list(validate(config) if terms is None else terms)
+  mesh = step_lib.make_mesh(config.num_devices)
+  n_dev = mesh.size
+  ds = config.dataset
+  src_kw = dict(data_dir=ds.data_dir, manual_dir=ds.manual_dir, **to_plain(ds.kwargs))
+  train_src = data_lib.load_source(ds.name, ds.train_split, **src_kw)
+  eval_src = data_lib.load_source(ds.name, ds.eval_split, **src_kw)
+  eval_bs = config.eval_batch_size or config.batch_size
+  pipe_kw = dict(num_shards=n_dev, image_size=ds.image_size)
+  train_pipe = data_lib.Pipeline(
+      train_src, batch_size=config.batch_size, seed=config.seed, train=True,
+      augment=tuple(config.augment), sampler=ds.sampler, min_per_class=ds.min_per_class,
+      second_batch=needs_second_batch(terms), **pipe_kw)
+  eval_pipe = data_lib.Pipeline(eval_src, batch_size=eval_bs, train=False, **pipe_kw)
+  train_eval_pipe = data_lib.Pipeline(train_src, batch_size=eval_bs, train=False, **pipe_kw)
+  num_classes = num_classes_of(config)
+  spe = train_pipe.steps_per_epoch
+  total = int(config.num_steps or config.num_epochs * spe)
+  model = models.get_model(config.model.name, num_classes=num_classes,
+                           **to_plain(config.model.kwargs))
+  optimizers = make_optimizers(config, terms, steps_per_epoch=spe, total_steps=total)
+  cls_loss = classification.classification_loss(
+      config.classification_loss.name, to_plain(config.classification_loss.kwargs),
+      float(config.label_smoothing))
+  steps = step_lib.jit_steps(
+      mesh,
+      step_lib.make_train_step(model, cls_loss, terms, optimizers, num_classes=num_classes,
+                               steps_per_epoch=spe),
+      step_lib.make_eval_step(model), step_lib.make_predict_step(model), optimizers.plateau)
+  input_shape = train_pipe.image_shape
+
+  def init() -> TrainState:
+    def fn(rng):
+      return create_state(model, optimizers, terms, rng=rng, input_shape=input_shape,
+                          num_classes=num_classes)
+
+    return jax.jit(fn, out_shardings=steps.replicated)(jax.random.PRNGKey(config.seed))
+
+  return Run(config, terms, num_classes, model, train_pipe, eval_pipe, train_eval_pipe, total,
+             optimizers, steps, init)
+
+
+def _nonfinite_message(step: int, m: dict[str, float]) -> str:
+  bad = {k: v for k, v in m.items() if (k == "loss" or k == "cls_loss" or k.startswith("loss/"))
+         and not math.isfinite(v)}
+  terms = ", ".join(f"{k}={v}" for k, v in bad.items() if k != "loss")
+  if terms:
+    return (f"non-finite loss at step {step}: {terms} (total loss={m.get('loss')}); "
+            "lower the learning rate or that term's weight, or check its inputs")
+  finite = ", ".join(f"{k}={v:.4g}" for k, v in m.items() if k.startswith("loss"))
+  return (f"non-finite gradient at step {step}: grad_norm={m.get('grad_norm')} while every "
+          f"loss term was finite ({finite}); lower the learning rate or clip gradients")
+
+
+def initialize_distributed(config: ml_collections.ConfigDict) -> None:
+  """``jax.distributed.initialize()`` once per process when ``config.distributed``.
+
+  Must run before anything touches the XLA backend (so before :func:`validate`).
+  """
+  global _DISTRIBUTED_READY
+  if config.distributed and not _DISTRIBUTED_READY:
+    jax.distributed.initialize()
+    _DISTRIBUTED_READY = True
+
+
+_DISTRIBUTED_READY = False
+
+
+def _every(value: int | None, default: int) -> int:
+  return default if value is None else int(value)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, *,
+                       callbacks: Sequence[Callback] = (), progress: bool = True
+                       ) -> dict[str, float]:
+  """Trains and evaluates ``config`` in ``workdir``; returns the final metrics.
+
+  ``callbacks`` are called as ``cb(step, state, metrics)`` after every processed step
+  (host metrics as floats); they must not keep ``state`` (it is donated).
+  """
+  initialize_distributed(config)
+  workdir = pathlib.Path(workdir).expanduser().absolute()
+  run = build(config)
+  lead = jax.process_index() == 0
+  if lead:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(json.dumps(to_plain(config), indent=2, default=str))
+  spe, total = run.steps_per_epoch, run.total_steps
+  eval_every = _every(config.eval_every, spe)
+  ckpt_every = _every(config.checkpoint_every, spe)
+  plateau_metric = dict(config.schedule.kwargs).get("metric", "train_loss")
+  steps = run.steps
+  checkpointer = ckpt_lib.Checkpointer(workdir / "checkpoints", keep=config.keep_checkpoints,
+                                       best_metric=config.best_metric, best_mode=config.best_mode)
+  state = run.init()
+  meta = {"epoch_loss_sum": 0.0, "epoch_loss_count": 0}
+  restored = checkpointer.restore(state)
+  if restored is not None:
+    state, meta = restored
+  start = int(state.step)
+  logger = MetricLogger(workdir, total_steps=total, initial_step=start, enabled=lead,
+                        progress=progress)
+  if restored is not None:
+    logger.message(f"resumed from {checkpointer.directory} at step {start}")
+  t0 = time.time()
+
+  def process(done: int, device_metrics) -> dict[str, float]:
+    m = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+    if not m["finite"]:
+      logger.write(done, m)
+      raise FloatingPointError(_nonfinite_message(done, m))
+    meta["epoch_loss_sum"] += m["loss"]
+    meta["epoch_loss_count"] += 1
+    if done % config.log_every == 0 or done == total:
+      logger.write(done, {**m, "epoch": done / spe, "steps_per_s": (done - start) /
+                          max(time.time() - t0, 1e-9)})
+    logger.progress(done, m)
+    for cb in callbacks:
+      cb(done, state, m)
+    return m
+
+  with ckpt_lib.SignalGuard() as guard:
+    try:
+      batches = data_lib.prefetch(run.train_pipeline.batches(start_step=start))
+      pending = None
+      for step in range(start, total):
+        state, metrics = steps.train(state, steps.shard_batch(next(batches)))
+        done = step + 1
+        if pending is not None:
+          process(*pending)
+        pending = (done, metrics)
+        epoch_end = done % spe == 0
+        do_eval = done % eval_every == 0 or done == total
+        do_ckpt = (ckpt_every and done % ckpt_every == 0) or done == total or do_eval
+        if not (epoch_end or do_eval or do_ckpt or guard.requested or callbacks):
+          continue
+        process(*pending)
+        pending = None
+        evaluated = None
+        if do_eval or (epoch_end and steps.plateau and plateau_metric == "eval_loss"):
+          evaluated = evaluate.evaluate(steps, state, run.eval_pipeline)
+          logger.write(done, evaluated, split="eval")
+          logger.message(f"step {done} (epoch {done / spe:.2f}): eval accuracy "
+                         f"{evaluated['accuracy']:.4f}, "
+                         f"cross-entropy {evaluated['cross_entropy']:.4f}")
+        if epoch_end and steps.plateau is not None:
+          value = (evaluated["cross_entropy"] if plateau_metric == "eval_loss" else
+                   meta["epoch_loss_sum"] / max(meta["epoch_loss_count"], 1))
+          state = steps.plateau(state, steps.replicate(np.float32(value)))
+        if epoch_end:
+          meta["epoch_loss_sum"], meta["epoch_loss_count"] = 0.0, 0
+        if do_ckpt or guard.requested:
+          checkpointer.save(done, state, meta=meta,
+                            metrics=evaluated if do_eval and config.best_metric else None)
+        if guard.requested:
+          checkpointer.wait()
+          raise ckpt_lib.Interrupted(guard.signum, done)
+      if pending is not None:
+        process(*pending)
+      batches.close()
+    except BaseException:
+      logger.close()
+      checkpointer.close()
+      raise
+
+  train_time = time.time() - t0   # the loop's wall time, periodic evals included
+  class_names = getattr(run.train_pipeline.source, "label_names", None)
+  objective_name = "+".join([config.classification_loss.name] + [t.label for t in run.terms])
+  final, arrays = evaluate.final_metrics(
+      steps, state, train_pipeline=run.train_eval_pipeline, test_pipeline=run.eval_pipeline,
+      terms=run.terms, num_classes=run.num_classes,
+      max_train_examples=config.final_eval.max_train_examples,
+      plot_dir=workdir if (config.final_eval.plot and lead) else None,
+      title=f"{config.model.name} / {objective_name}", class_names=class_names)
+  final.update(step=float(int(state.step)), train_time_s=train_time,
+               steps_per_s=(int(state.step) - start) / max(train_time, 1e-9))
+  logger.summary(final)
+  logger.close()
+  if lead:
+    (workdir / "final_metrics.json").write_text(json.dumps(final, indent=2, sort_keys=True))
+    if arrays["test_features"].shape[1] <= MAX_SAVED_FEATURE_DIM:
+      names = np.asarray(class_names if class_names else [], dtype=str)
+      np.savez_compressed(workdir / "features.npz", class_names=names, **arrays)
+  checkpointer.close()
+  return final

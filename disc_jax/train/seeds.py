@@ -1,0 +1,151 @@
+"""Repeated runs: every ``config.runs`` entry for several seeds, resumable, one workdir each.
+
+``run_seeds(config, sweep_dir, seeds=[0, 1, 2])`` trains run ``r`` with seed ``s`` in
+``<sweep_dir>/<r>/seed_<s>`` (:func:`seed_workdir`) through
+:func:`~disc_jax.train.loop.train_and_evaluate`, so an interrupted sweep resumes where
+it stopped when the same command is run again:
+
+* a run whose ``final_metrics.json`` exists is finished: its metrics are read back and
+  it is not touched (no re-evaluation);
+* an unfinished run resumes from its latest checkpoint (train_and_evaluate's own
+  resume);
+* a workdir whose ``config.json`` differs from the run's config (other than in
+  :data:`IGNORED_KEYS`: logging, checkpoint cadence, devices, data paths) is refused
+  with a ValueError naming the differing keys, so stale results are never mixed into
+  a table.
+
+It returns ``{run name: [final metrics of each seed]}`` (seed order), ready for
+``experiments.tables.comparison_markdown``.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import ml_collections
+
+from disc_jax.train.config import merge, to_plain, validate
+
+FINAL_METRICS = "final_metrics.json"
+CONFIG_JSON = "config.json"
+# Fields that do not change what a run computes: a resumed run may differ in them.
+IGNORED_KEYS = ("log_every", "checkpoint_every", "keep_checkpoints", "eval_every",
+                "num_devices", "distributed", "dataset.data_dir", "dataset.manual_dir",
+                "final_eval.plot")
+DEFAULT_RUN = "run"   # the name of the single run of a config without ``runs``
+
+TrainFn = Callable[..., dict[str, float]]
+
+
+def seed_workdir(sweep_dir: str | pathlib.Path, run: str, seed: int) -> pathlib.Path:
+  """``<sweep_dir>/<run>/seed_<seed>`` (absolute).
+
+  >>> seed_workdir("/tmp/sweep", "center", 2).as_posix()
+  '/tmp/sweep/center/seed_2'
+  """
+  return pathlib.Path(sweep_dir).expanduser().absolute() / run / f"seed_{int(seed)}"
+
+
+def run_configs(config: ml_collections.ConfigDict) -> dict[str, ml_collections.ConfigDict]:
+  """``{run name: full config}``: each ``config.runs`` entry merged into ``config``.
+
+  A config without runs is one run named :data:`DEFAULT_RUN`.
+  """
+  partials = to_plain(config.runs) or {DEFAULT_RUN: {}}
+  return {name: merge(config, partial) for name, partial in partials.items()}
+
+
+def _json_plain(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config as config.json stores it (tuples -> lists, odd values -> str)."""
+  return json.loads(json.dumps(to_plain(config), default=str))
+
+
+def _flatten(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+  if isinstance(tree, dict) and tree:
+    for key, value in tree.items():
+      yield from _flatten(value, f"{prefix}{key}.")
+  else:
+    yield prefix[:-1], tree
+
+
+def config_differences(saved: Mapping[str, Any], config: ml_collections.ConfigDict) -> list[str]:
+  """The dotted keys where ``saved`` (a config.json) and ``config`` differ (IGNORED_KEYS aside).
+
+  >>> from disc_jax.train import schema
+  >>> c = schema.get_config()
+  >>> saved = _json_plain(c); saved["batch_size"] = 7; saved["log_every"] = 1
+  >>> config_differences(saved, c)
+  ['batch_size']
+  """
+  want = dict(_flatten(_json_plain(config)))
+  got = dict(_flatten(dict(saved)))
+  keys = sorted(set(want) | set(got))
+  ignored = lambda k: any(k == i or k.startswith(i + ".") for i in IGNORED_KEYS)  # noqa: E731
+  return [k for k in keys if not ignored(k) and want.get(k, "<absent>") != got.get(k, "<absent>")]
+
+
+def _check_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
+  path = workdir / CONFIG_JSON
+  if not path.exists():
+    return
+  diff = config_differences(json.loads(path.read_text()), config)
+  if diff:
+    raise ValueError(
+        f"{workdir} holds a run of a different config (differs in {diff[:8]}"
+        f"{' ...' if len(diff) > 8 else ''}); pass another sweep directory or delete that "
+        "workdir to start it again")
+
+
+def finished_metrics(workdir: str | pathlib.Path) -> dict[str, float] | None:
+  """The saved final metrics of a finished run, or None if it has not finished."""
+  path = pathlib.Path(workdir) / FINAL_METRICS
+  return json.loads(path.read_text()) if path.exists() else None
+
+
+def run_seeds(config: ml_collections.ConfigDict, sweep_dir: str | pathlib.Path, *,
+              seeds: Sequence[int], runs: Sequence[str] | None = None, progress: bool = True,
+              train_fn: TrainFn | None = None, log: Callable[[str], None] = print
+              ) -> dict[str, list[dict[str, float]]]:
+  """Trains (or reads back) every requested run for every seed; see the module docstring.
+
+  Args:
+    config: a validated-able config, with or without ``runs``.
+    sweep_dir: the sweep's folder (one subfolder per run and seed).
+    seeds: the values of ``config.seed`` to train with.
+    runs: the run names to do (None: all of ``config.runs``); unknown names raise.
+    progress: show train_and_evaluate's progress bar.
+    train_fn: ``train_fn(config, workdir, progress=...) -> metrics``; defaults to
+      :func:`disc_jax.train.loop.train_and_evaluate` (tests pass a fake).
+    log: where one line per run goes (which seed, trained or read back).
+  """
+  if not seeds:
+    raise ValueError("seeds must name at least one seed, e.g. seeds=[0, 1, 2]")
+  if len(set(seeds)) != len(seeds):
+    raise ValueError(f"seeds must be distinct, got {list(seeds)}")
+  validate(config)
+  configs = run_configs(config)
+  names = list(configs) if runs is None else list(runs)
+  unknown = [n for n in names if n not in configs]
+  if unknown:
+    raise ValueError(f"unknown run name(s) {unknown}; this config's runs are {list(configs)}")
+  if train_fn is None:
+    from disc_jax.train.loop import train_and_evaluate as train_fn  # noqa: PLC0415
+  results: dict[str, list[dict[str, float]]] = {}
+  for name in names:
+    results[name] = []
+    for seed in seeds:
+      run_config = configs[name].copy_and_resolve_references()
+      run_config.seed = int(seed)
+      workdir = seed_workdir(sweep_dir, name, seed)
+      _check_workdir(workdir, run_config)
+      metrics = finished_metrics(workdir)
+      if metrics is None:
+        log(f"[{name} seed {seed}] training in {workdir}")
+        metrics = train_fn(run_config, workdir, progress=progress)
+      else:
+        log(f"[{name} seed {seed}] finished earlier: read {workdir / FINAL_METRICS}")
+      results[name].append(dict(metrics))
+  return results

@@ -1,0 +1,104 @@
+"""Config schema: bad configs fail before any compile, with the valid choices in the message."""
+
+from __future__ import annotations
+
+import ml_collections
+import pytest
+
+from configs import base, default
+from disc_jax.train import config as config_lib
+from disc_jax.train import objective, schema
+
+
+def _cfg():
+  return base.get_config()
+
+
+def test_base_and_default_configs_validate():
+  terms = config_lib.validate(_cfg())
+  assert terms == []
+  config = default.get_config()
+  config_lib.validate(config)
+  merged = config_lib.merge(config, config_lib.to_plain(config.runs.sigma2r))
+  (term,) = config_lib.validate(merged)
+  assert term.label == "sigma2r" and term.own_optimizer
+  assert term.weight == default.SIGMA2R_WEIGHT and term.param_optimizer["learning_rate"] == 0.1
+  assert list(config.runs) == ["cross_entropy", "center_loss", "sigma2r"]  # panel order kept
+  assert merged.model.name == "lenet_pp" and not merged.runs
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda c: setattr(c, "bogus", 1), r"unknown key\(s\) \['bogus'\]; valid keys: \[.*'batch_size'"),
+    (lambda c: c.optimizer.__setitem__("lr", 0.1), r"config.optimizer: unknown key\(s\) \['lr'\].*learning_rate"),
+    (lambda c: setattr(c.model, "name", "lenet7"), r"config.model: unknown model name 'lenet7'; known names: lenet5"),
+    (lambda c: c.model.kwargs.__setitem__("width", 3), r"lenet_pp does not take keyword argument\(s\) \['width'\]"),
+    (lambda c: setattr(c.dataset, "name", "mnist3"), r"config.dataset.name: unknown dataset 'mnist3'; known names:.*fuzzy_rgb"),
+    (lambda c: setattr(c.optimizer, "name", "rmsprop"), r"unknown optimizer 'rmsprop'; valid choices: \['adam', 'adamax', 'adamw', 'sgd'\]"),
+    (lambda c: c.optimizer.kwargs.__setitem__("beta1", 0.9), r"optimizer 'adam': unknown kwargs \['beta1'\]; valid: \['b1', 'b2', 'eps'\]"),
+    (lambda c: setattr(c.schedule, "name", "linear"), r"unknown schedule 'linear'; valid choices: \['constant', 'cosine'"),
+    (lambda c: setattr(c.classification_loss, "name", "arcface"), r"unknown classification_loss.name 'arcface'; valid choices: \[.*'softmax_ce'"),
+    (lambda c: setattr(c, "aux_losses", [base.aux_loss("triplet")]), r"aux_losses\[0\]: unknown aux loss name 'triplet'; valid choices: \['center', 'gini'"),
+    (lambda c: setattr(c, "aux_losses", [base.aux_loss("snnl", kwargs={"temp": 1.0})]), r"aux_losses\[0\] \(snnl\): unknown kwargs \['temp'\]; valid: \['temperature'\]"),
+    (lambda c: setattr(c, "aux_losses", [base.aux_loss("group_softmax", input="last_conv")]), r"input 'last_conv' is not valid; valid choices: \['features'\]"),
+    (lambda c: setattr(c, "aux_losses", [base.aux_loss("sigma2r", center_update="wen")]), r"center_update='wen' is only for the 'center' loss"),
+    (lambda c: setattr(c, "aux_losses", [base.aux_loss("snnl", param_optimizer=base.optimizer("adam", 0.1))]), r"snnl has no loss params"),
+    (lambda c: setattr(c, "aux_losses", [base.aux_loss("center", param_optimizer=base.optimizer("lion", 0.1))]), r"param_optimizer: unknown optimizer 'lion'"),
+    (lambda c: setattr(c, "aux_losses", [ml_collections.ConfigDict({"name": "center", "wieght": 1.0})]), r"aux_losses\[0\]: unknown key\(s\) \['wieght'\]"),
+    (lambda c: setattr(c, "label_smoothing", 1.5), r"label_smoothing must lie in \[0, 1\)"),
+    (lambda c: setattr(c, "batch_size", 0), r"config.batch_size must be a positive int"),
+    (lambda c: setattr(c, "best_mode", "up"), r"best_mode must be 'max' or 'min'"),
+    (lambda c: setattr(c, "augment", ("jitter",)), r"config.augment: unknown augmentation 'jitter'"),
+])
+def test_bad_config_fails_with_choices(mutate, match):
+  config = _cfg()
+  mutate(config)
+  with pytest.raises(ValueError, match=match):
+    config_lib.validate(config)
+
+
+def test_label_smoothing_only_where_supported():
+  config = _cfg()
+  config.classification_loss.name = "group_softmax"
+  config.label_smoothing = 0.1
+  with pytest.raises(ValueError, match=r"label_smoothing=0.1 is not supported by classification "
+                                       r"loss 'group_softmax'; use one of \[.*'softmax_ce'"):
+    config_lib.validate(config)
+
+
+def test_loss_needing_head_rejects_headless_model():
+  config = _cfg()
+  config.dataset.name = "synthetic"
+  config.dataset.kwargs = ml_collections.ConfigDict({"image_shape": (8, 8, 1)})
+  config.model.name = "resnet17"
+  config.model.kwargs = ml_collections.ConfigDict({"stem": "cifar"})
+  config.aux_losses = [base.aux_loss("group_softmax")]
+  with pytest.raises(ValueError, match=r"needs the classifier params\['head'\].*'resnet17'"):
+    config_lib.validate(config)
+
+
+def test_runs_are_validated_by_name():
+  config = _cfg()
+  config.runs = ml_collections.ConfigDict({"ok": {}, "bad": {"optimizer": {"name": "adagrad"}}})
+  with pytest.raises(ValueError, match=r"config.runs.bad: .*unknown optimizer 'adagrad'"):
+    config_lib.validate(config)
+
+
+def test_aux_loss_helper_rejects_unknown_fields_and_fills_defaults():
+  with pytest.raises(ValueError, match=r"unknown field\(s\) \['lamda'\]; valid fields"):
+    base.aux_loss("center", lamda=0.1)
+  entry = config_lib.to_plain(base.aux_loss("center", 0.5, start_epoch=10))
+  assert entry == {**schema.AUX_LOSS_DEFAULTS, "name": "center", "weight": 0.5, "start_epoch": 10}
+
+
+def test_duplicate_aux_losses_get_unique_labels():
+  terms = objective.build_terms([base.aux_loss("gini", 0.5, input="last_conv", start_epoch=10),
+                                 base.aux_loss("gini", 0.5), base.aux_loss("kl", 0.5)])
+  assert [t.label for t in terms] == ["gini", "gini_1", "kl"]
+  assert terms[0].start_epoch == 10 and terms[0].input == "last_conv"
+
+
+def test_locked_config_rejects_typos_on_assignment():
+  config = _cfg()
+  config.lock()
+  with pytest.raises(AttributeError, match="batch_sise"):
+    config.batch_sise = 3
