@@ -7,6 +7,12 @@ reads one sowed intermediate (``input``: 'features' [B, D] or 'last_conv'
 [B, H, W, C]) of the GLOBAL batch; losses that take feature vectors get 'last_conv'
 global-average-pooled over H, W (Gini/KL pool inside the loss themselves).
 
+Gini and KL read the ReLU of their input: their eq. 2 and 6 normalise class-mean
+activations into shares, which needs non-negative maps. The ResNets' 'last_conv' is
+after a ReLU already (a no-op there), but CvT's last-stage token embedding, where the
+Gini paper applies the losses, is signed (conv + LayerNorm), and the paper does not
+say how it was made non-negative; ReLU is the choice that leaves ReLU maps unchanged.
+
 Auxiliary losses (``AUX_LOSSES``; their kwargs are the loss functions' keywords):
 
 ==========================  =========================================  ==================
@@ -83,9 +89,11 @@ def _itra(inp: LossInputs, x, p, *, input_name: str, **kw):
 
 AUX_LOSSES: dict[str, AuxLoss] = {a.name: a for a in (
     AuxLoss("gini", losses.gini_loss,
-            lambda inp, x, p, **kw: losses.gini_loss(x, inp.labels, inp.num_classes, **kw)),
+            lambda inp, x, p, **kw: losses.gini_loss(
+                jax.nn.relu(x), inp.labels, inp.num_classes, **kw)),
     AuxLoss("kl", losses.kl_loss,
-            lambda inp, x, p, **kw: losses.kl_loss(x, inp.labels, inp.num_classes, **kw)),
+            lambda inp, x, p, **kw: losses.kl_loss(
+                jax.nn.relu(x), inp.labels, inp.num_classes, **kw)),
     AuxLoss("group_softmax", losses.group_softmax_loss,
             lambda inp, x, p, **kw: losses.group_softmax_loss(
                 x, inp.labels, inp.kernel, inp.bias, rng=inp.rng, **kw), inputs=("features",)),

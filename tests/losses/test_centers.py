@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import functools
 
 import chex
@@ -14,7 +15,7 @@ from jax.test_util import check_grads
 
 from disc_jax.losses import center_loss, intra_class_variance_loss, update_centers
 
-FRESH_SEED = int(np.random.SeedSequence().entropy % 2**31)  # shown in the test id
+FRESH_SEED = int(os.environ["DISC_JAX_TEST_SEED"])  # per session (tests/conftest.py)
 SEEDS = [0, 1, 2, FRESH_SEED]
 NUM_CLASSES = 5
 LOSSES = {"center": center_loss, "icv": intra_class_variance_loss}

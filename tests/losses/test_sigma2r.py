@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import functools
 import math
 
@@ -16,7 +17,7 @@ from jax.test_util import check_grads
 from disc_jax.losses import _pairwise
 from disc_jax.losses import center_loss, sigma2r_loss
 
-FRESH_SEED = int(np.random.SeedSequence().entropy % 2**31)  # shown in the test id
+FRESH_SEED = int(os.environ["DISC_JAX_TEST_SEED"])  # per session (tests/conftest.py)
 SEEDS = [0, 1, FRESH_SEED]
 NUM_CLASSES = 4
 

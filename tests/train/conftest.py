@@ -1,26 +1,11 @@
-"""Shared tiny configs for the training tests (tiny shapes: 2 shared CPU cores).
-
-Compilation dominates these tests (one train step of a tiny LeNet compiles in ~16 s on
-the shared 2-core machine, and runs in ~10 ms), so XLA's CPU backend is asked for
-cheap code generation: ``--xla_backend_optimization_level=0`` and
-``--xla_llvm_disable_expensive_passes`` cut a compile ~4x and change no numerics the
-tests rely on. They are appended to XLA_FLAGS (after tests/conftest.py's device
-count) and only take effect if the XLA backend has not started yet.
-"""
+"""Shared tiny configs for the training tests (tiny shapes: 2 shared CPU cores)."""
 
 from __future__ import annotations
 
-import os
+import ml_collections
+import pytest
 
-_FAST_COMPILE = ("--xla_backend_optimization_level=0", "--xla_llvm_disable_expensive_passes=true")
-for _flag in _FAST_COMPILE:
-  if _flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
-
-import ml_collections  # noqa: E402
-import pytest  # noqa: E402
-
-from disc_jax.train import schema  # noqa: E402
+from disc_jax.train import schema
 
 
 def tiny_config(*, model: str = "lenet5", num_classes: int = 4, image: int = 12,
