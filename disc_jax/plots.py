@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
+import matplotlib.colors
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -56,10 +57,14 @@ def _draw(ax, features, labels, *, title, class_names, max_points, seed) -> None
   pca = x.shape[1] > 2
   classes = np.unique(y)
   cmap = _colormap(int(classes.max()) + 1 if len(classes) else 1)
-  for c in classes:
+  names = [class_names[c] if class_names is not None and c < len(class_names) else str(c)
+           for c in classes]
+  # Classes named by colours (Fuzzy-RGB's 'red', 'green', 'blue') are drawn in them.
+  by_name = all(matplotlib.colors.is_color_like(n) and not n.isdigit() for n in names)
+  for c, name in zip(classes, names):
     sel = y == c
-    name = class_names[c] if class_names is not None and c < len(class_names) else str(c)
-    ax.scatter(pts[sel, 0], pts[sel, 1], s=4, alpha=0.6, color=cmap(c), label=name,
+    color = name if by_name else cmap(c)
+    ax.scatter(pts[sel, 0], pts[sel, 1], s=4, alpha=0.6, color=color, label=name,
                linewidths=0, rasterized=True)
   if 0 < len(classes) <= 20:
     ax.legend(markerscale=3, fontsize="small", loc="best", framealpha=0.8)

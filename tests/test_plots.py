@@ -99,3 +99,18 @@ def test_scatter_rejects_mismatched_labels_and_uses_no_pyplot(tmp_path):
   if "matplotlib.pyplot" not in sys.modules:  # nothing else in this process imported it
     plots.scatter_features_2d(np.eye(2), np.arange(2), tmp_path / "ok.png")
     assert "matplotlib.pyplot" not in sys.modules
+
+
+def test_classes_named_by_colours_are_drawn_in_them():
+  from matplotlib import colors
+  from matplotlib.figure import Figure
+  x = np.random.default_rng(0).normal(size=(30, 2))
+  y = np.repeat(np.arange(3), 10)
+  ax = Figure().add_subplot()
+  plots._draw(ax, x, y, title=None, class_names=["red", "green", "blue"], max_points=None, seed=0)
+  drawn = [colors.to_hex(c.get_facecolor()[0], keep_alpha=False) for c in ax.collections]
+  assert drawn == [colors.to_hex(n) for n in ("red", "green", "blue")]
+  ax = Figure().add_subplot()  # other names keep the palette
+  plots._draw(ax, x, y, title=None, class_names=["cat", "dog", "1"], max_points=None, seed=0)
+  drawn = [colors.to_hex(c.get_facecolor()[0], keep_alpha=False) for c in ax.collections]
+  assert colors.to_hex("red") not in drawn and len(set(drawn)) == 3
