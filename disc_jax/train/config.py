@@ -164,8 +164,11 @@ def validate(config: ml_collections.ConfigDict) -> list[objective.Term]:
   needs_head = classification.get(cls["name"]).needs_head or any(
       t.loss.name == "group_softmax" for t in terms)
   if needs_head:
-    shapes = jax.eval_shape(lambda: models.init_variables(
-        model, jax.random.PRNGKey(0), info.image_shape))
+    # The shape the model sees: a 'synthetic' set's own image_shape, resized by image_size.
+    shape = tuple(ds["kwargs"].get("image_shape", info.image_shape))
+    if ds.get("image_size"):
+      shape = (int(ds["image_size"]), int(ds["image_size"]), shape[-1])
+    shapes = jax.eval_shape(lambda: models.init_variables(model, jax.random.PRNGKey(0), shape))
     if "head" not in shapes["params"]:
       raise ValueError(f"config: the loss needs the classifier params['head'] but model "
                        f"{plain['model']['name']!r} has no 'head' layer; pick another model")

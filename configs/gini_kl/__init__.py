@@ -1,0 +1,1 @@
+"""Table configs of the gini_kl paper (see each module's docstring)."""

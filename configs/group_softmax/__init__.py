@@ -1,0 +1,1 @@
+"""Table configs of the group_softmax paper (see each module's docstring)."""

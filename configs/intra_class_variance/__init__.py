@@ -1,0 +1,1 @@
+"""Table configs of the intra_class_variance paper (see each module's docstring)."""

@@ -1,0 +1,1 @@
+"""Table configs of the itra paper (see each module's docstring)."""

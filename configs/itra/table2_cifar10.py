@@ -1,0 +1,55 @@
+"""ITRA paper Table 2, CIFAR-10 columns: ResNet-18 / VGG-13 / MobileNetV2 x four methods.
+
+Command (GPU; the paper names no trial count)::
+
+  python -m experiments.reproduce --config configs/itra/table2_cifar10.py \\
+      --seeds 3 --out results/itra_table2_cifar10.md
+
+Paper (itra_representation_alignment.txt, Table 2, CIFAR10; λ, Acc %, CE):
+
+  =========  ========  ====  =====  ====
+  model      method    λ     Acc    CE
+  =========  ========  ====  =====  ====
+  Resnet18   Baseline  -     92.99  0.40
+  Resnet18   LSR       0.1   92.73  0.42
+  Resnet18   Center    0.1   92.30  0.35
+  Resnet18   ITRA      0.8   93.70  0.27
+  VGG13      Baseline  -     92.49  0.47
+  VGG13      LSR       0.1   92.53  0.46
+  VGG13      Center    0.05  92.11  0.38
+  VGG13      ITRA      0.8   92.72  0.33
+  MobileV2   Baseline  -     88.55  0.62
+  MobileV2   LSR       0.1   88.77  0.61
+  MobileV2   Center    0.1   88.81  0.53
+  MobileV2   ITRA      1.0   89.37  0.43
+  =========  ========  ====  =====  ====
+
+Settings: methods of :mod:`configs.itra._common`; recipe (our choice, the paper's is in
+its supplement): SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine decay, batch 128,
+200 epochs, 4-pixel pad-and-crop + horizontal flip.
+
+Cost (``python -m experiments.cost``): XLA counts 71.4-743 GFLOP per train step (the
+config's batch and image size; an ITRA row costs twice its baseline: two
+forward/backward batches), 390 steps/epoch, 78,000 steps per run: about 0.10 h to 1.1 h
+per run on one H100 at the assumed 15 TFLOP/s, 13 h on the GPU for 12 runs x 3 seeds
+(estimates: no GPU was measured). Not CPU-feasible.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs.itra import _table2
+
+_LAMBDAS = {"resnet18": (0.1, 0.8), "vgg13": (0.05, 0.8), "mobilenet_v2": (0.1, 1.0)}
+TABLE = _table2.table("CIFAR-10", {
+    "resnet18": {"baseline": (92.99, 0.40), "lsr": (92.73, 0.42), "center": (92.30, 0.35),
+                 "itra": (93.70, 0.27)},
+    "vgg13": {"baseline": (92.49, 0.47), "lsr": (92.53, 0.46), "center": (92.11, 0.38),
+              "itra": (92.72, 0.33)},
+    "mobilenet_v2": {"baseline": (88.55, 0.62), "lsr": (88.77, 0.61), "center": (88.81, 0.53),
+                     "itra": (89.37, 0.43)}}, _LAMBDAS)
+
+
+def get_config() -> ml_collections.ConfigDict:
+  return _table2.config("cifar10", ("crop:4", "flip"), _LAMBDAS)

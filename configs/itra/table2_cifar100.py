@@ -1,0 +1,54 @@
+"""ITRA paper Table 2, CIFAR-100 columns: ResNet-18 / VGG-13 / MobileNetV2 x four methods.
+
+Command (GPU; the paper names no trial count)::
+
+  python -m experiments.reproduce --config configs/itra/table2_cifar100.py \\
+      --seeds 3 --out results/itra_table2_cifar100.md
+
+Paper (itra_representation_alignment.txt, Table 2, CIFAR100; λ, Acc %, CE):
+
+  =========  ========  ====  =====  ====
+  model      method    λ     Acc    CE
+  =========  ========  ====  =====  ====
+  Resnet18   Baseline  -     74.19  1.05
+  Resnet18   LSR       0.1   74.21  1.04
+  Resnet18   Center    0.05  73.98  0.98
+  Resnet18   ITRA      0.6   74.88  0.97
+  VGG13      Baseline  -     71.72  1.46
+  VGG13      LSR       0.1   71.75  1.43
+  VGG13      Center    0.05  71.65  1.31
+  VGG13      ITRA      0.6   72.55  1.22
+  MobileV2   Baseline  -     66.42  1.57
+  MobileV2   LSR       0.1   66.60  1.55
+  MobileV2   Center    0.05  66.39  1.51
+  MobileV2   ITRA      0.6   67.23  1.49
+  =========  ========  ====  =====  ====
+
+Settings: as configs/itra/table2_cifar10.py (SGD 0.1, momentum 0.9, weight decay 5e-4,
+cosine, batch 128, 200 epochs, crop + flip: our choices).
+
+Cost (``python -m experiments.cost``): XLA counts 71.5-743 GFLOP per train step (the
+config's batch and image size; an ITRA row costs twice its baseline: two
+forward/backward batches), 390 steps/epoch, 78,000 steps per run: about 0.10 h to 1.1 h
+per run on one H100 at the assumed 15 TFLOP/s, 13 h on the GPU for 12 runs x 3 seeds
+(estimates: no GPU was measured). Not CPU-feasible.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs.itra import _table2
+
+_LAMBDAS = {"resnet18": (0.05, 0.6), "vgg13": (0.05, 0.6), "mobilenet_v2": (0.05, 0.6)}
+TABLE = _table2.table("CIFAR-100", {
+    "resnet18": {"baseline": (74.19, 1.05), "lsr": (74.21, 1.04), "center": (73.98, 0.98),
+                 "itra": (74.88, 0.97)},
+    "vgg13": {"baseline": (71.72, 1.46), "lsr": (71.75, 1.43), "center": (71.65, 1.31),
+              "itra": (72.55, 1.22)},
+    "mobilenet_v2": {"baseline": (66.42, 1.57), "lsr": (66.60, 1.55), "center": (66.39, 1.51),
+                     "itra": (67.23, 1.49)}}, _LAMBDAS)
+
+
+def get_config() -> ml_collections.ConfigDict:
+  return _table2.config("cifar100", ("crop:4", "flip"), _LAMBDAS)

@@ -1,0 +1,136 @@
+r"""Reproduce one paper table: every row for N seeds, then paper vs ours in markdown.
+
+  python -m experiments.reproduce --config configs/intra_class_variance/table1_2_mnist.py \
+      --seeds 3 --out results/intra_class_variance_mnist.md \
+      --config.dataset.manual_dir=/work/shared/data/mnist
+
+Each (run, seed) trains in ``<sweep_dir>/<run>/seed_<s>`` (default sweep dir:
+``workdir/sweeps/<paper>/<table>``), so running the same command again resumes an
+interrupted sweep: finished runs are read back from their ``final_metrics.json``,
+unfinished ones resume from their checkpoints (:mod:`disc_jax.train.seeds`). Seeds are
+``config.seed, config.seed + 1, ...``. ``--rows`` restricts the sweep to some runs
+(e.g. the CPU-feasible ones); ``--config.x=y`` overrides any config field (e.g. a
+shorter ``--config.num_epochs`` for a reduced-budget run -- the header records it).
+
+Writes ``--out`` (markdown: a header naming the command, git commit, seeds, wall time
+and device, then :func:`experiments.tables.comparison_markdown`) and, beside it, a
+``.json`` with every run's per-seed final metrics.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pathlib
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import jax
+import ml_collections
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from configs.paper import Table
+from disc_jax.train import Interrupted
+from disc_jax.train.seeds import TrainFn, run_seeds
+from experiments import tables
+
+
+def define_flags() -> None:
+  """The command-line flags (defined only when run as a program, so importing is free)."""
+  config_flags.DEFINE_config_file("config", None, "A table config: configs/<paper>/<table>.py.",
+                                  lock_config=True)
+  flags.DEFINE_integer("seeds", 3, "Number of seeds per run (config.seed, config.seed+1, ...).")
+  flags.DEFINE_string("out", None, "Markdown output (default results/<paper>_<table>.md).")
+  flags.DEFINE_string("sweep_dir", None,
+                      "Folder of the runs (default workdir/sweeps/<paper>/<table>).")
+  flags.DEFINE_list("rows", None, "Only these config runs (default: every run the table needs).")
+  flags.DEFINE_bool("progress", True, "Show progress bars.")
+  flags.mark_flags_as_required(["config"])
+
+
+def git_commit() -> str:
+  """``HEAD``'s hash, with '+dirty' when the working tree has uncommitted changes."""
+  root = pathlib.Path(__file__).resolve().parents[1]
+  try:
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                           capture_output=True, text=True, check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown (not a git checkout)"
+  return head + ("+dirty" if dirty else "")
+
+
+def header(*, title: str, command: str, commit: str, seeds: list[int], wall_s: float,
+           train_s: float, device: str) -> str:
+  """The provenance lines above a results table."""
+  return "\n".join([
+      f"# {title}", "",
+      f"- command: `{command}`",
+      f"- git commit: `{commit}`",
+      f"- seeds: {', '.join(map(str, seeds))}",
+      f"- wall time of this invocation: {wall_s / 3600:.2f} h; summed training time of the "
+      f"runs: {train_s / 3600:.2f} h",
+      f"- device: {device}",
+      f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}", "", ""])
+
+
+def reproduce(table: Table, config: ml_collections.ConfigDict, *, seeds: Sequence[int],
+              out: str | pathlib.Path, sweep_dir: str | pathlib.Path,
+              runs: Sequence[str] | None = None, progress: bool = True, command: str = "",
+              log: Callable[[str], None] = print, train_fn: TrainFn | None = None) -> str:
+  """Runs (or reads back) ``table``'s runs for ``seeds``; writes ``out`` (.md) and its .json.
+
+  ``runs`` defaults to every run the table needs; ``train_fn`` as in
+  :func:`disc_jax.train.seeds.run_seeds`. Returns the markdown text.
+  """
+  start = time.time()
+  out = pathlib.Path(out)
+  runs = list(runs) if runs else [r for r in table.runs if r in config.runs]
+  results = run_seeds(config, sweep_dir, seeds=list(seeds), runs=runs, progress=progress, log=log,
+                      train_fn=train_fn)
+  train_s = sum(m.get("train_time_s", 0.0) for per_seed in results.values() for m in per_seed)
+  device = f"{jax.device_count()} x {jax.devices()[0].device_kind} ({jax.default_backend()})"
+  text = header(title=f"{table.paper}, {table.table}: {table.title}", command=command, commit=git_commit(),
+                seeds=list(seeds), wall_s=time.time() - start, train_s=train_s, device=device)
+  text += tables.comparison_markdown(table, results)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(text)
+  out.with_suffix(".json").write_text(json.dumps(
+      {"command": command, "seeds": list(seeds),
+       "sweep_dir": str(pathlib.Path(sweep_dir).absolute()), "results": results},
+      indent=2, sort_keys=True))
+  return text
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  f = flags.FLAGS
+  entry = tables.load(config_flags.get_config_filename(f["config"]))
+  config = f.config
+  seeds = [int(config.seed) + i for i in range(f.seeds)]
+  try:
+    text = reproduce(entry.table, config, seeds=seeds,
+                     out=f.out or f"results/{entry.name.replace('/', '_')}.md",
+                     sweep_dir=f.sweep_dir or f"workdir/sweeps/{entry.name}", runs=f.rows,
+                     progress=f.progress,
+                     command="python -m experiments.reproduce " + shlex.join(sys.argv[1:]))
+  except Interrupted as e:
+    print(f"{e}; run the same command again to resume", file=sys.stderr)
+    sys.exit(128 + e.signum)
+  except FloatingPointError as e:
+    print(f"stopped: {e}", file=sys.stderr)
+    sys.exit(1)
+  print(text)
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
