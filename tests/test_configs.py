@@ -9,7 +9,10 @@ compile of a ResNet-50 takes minutes on the 2 shared cores); the three CPU table
 :data:`REAL` (one per small network / pipeline feature: balanced batches + group
 softmax, ITRA's second batch, the embedding CNN's learned centroids) really train 2 steps
 and evaluate, through :func:`disc_jax.train.seeds.run_seeds` twice: the second call
-must read the finished run back instead of training again.
+must read the finished run back instead of training again, and its final metrics must
+hold every key the table reads. The per-class intra-class std keys of the σ²R tables
+(10 classes; the smoke runs have 4) are checked against
+:func:`disc_jax.train.evaluate.intra_class_std_metrics` at the dataset's class count.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import pytest
 
 from disc_jax.train import config as config_lib
-from disc_jax.train import loop
+from disc_jax.train import evaluate, loop
 from disc_jax.train.seeds import run_configs, run_seeds
 from experiments import cost, tables
 
@@ -32,9 +35,6 @@ CONFIG_FILES = sorted(p for p in (ROOT / "configs").rglob("*.py")
                       if not p.name.startswith("_") and p.name != "paper.py")
 TABLES = tables.table_configs()
 REAL = ("compare/fashion_mnist", "itra/table1_fashion_mnist", "intra_class_variance/table1_2_mnist")
-# Metrics the final evaluation does not report yet (reported to the train helper):
-# per-class intra-class std for σ²R Tables 1-2.
-PENDING_METRICS = ("intra_class_std/class_",)
 
 
 def _module(path: pathlib.Path):
@@ -99,9 +99,39 @@ def _expected_keys(entry, run: str) -> set[str]:
         key = column.metric_key(row.params)
       except KeyError:
         continue
-      if key is not None and not any(p in key for p in PENDING_METRICS):
+      if key is not None:
         keys.add(key)
   return keys
+
+
+def _std_keys(entry) -> set[str]:
+  """Every intra-class std key (mean or per class, train or test) of the table's rows."""
+  return {k for run in entry.table.runs for k in _expected_keys(entry, run)
+          if k.removeprefix("train/").split("/class_")[0] == "intra_class_std"}
+
+
+STD_TABLES = [t for t in TABLES if _std_keys(t)]
+
+
+def test_sigma2r_tables_read_per_class_std():
+  names = {t.name for t in STD_TABLES}
+  assert {"sigma2r/table1_fashion_mnist", "sigma2r/table2_3_cifar10"} <= names
+  keys = _std_keys(next(t for t in STD_TABLES if t.name == "sigma2r/table1_fashion_mnist"))
+  assert {"intra_class_std/class_9", "train/intra_class_std/class_0"} <= keys
+
+
+@pytest.mark.parametrize("entry", STD_TABLES, ids=lambda t: t.name)
+def test_final_metrics_report_every_intra_class_std_key(entry):
+  """The final evaluation's intra-class std keys (disc_jax.train.evaluate) at the
+  dataset's real class count cover every std key the table reads (σ²R Tables 1-2's
+  per-class ``[train/]intra_class_std/class_<k>``)."""
+  k = config_lib.num_classes_of(entry.get_config())
+  rng = np.random.default_rng(0)
+  x, y = rng.normal(size=(3 * k, 4)), np.repeat(np.arange(k), 3)
+  reported = {**evaluate.intra_class_std_metrics(x, y, k),
+              **evaluate.intra_class_std_metrics(x, y, k, prefix="train/")}
+  missing = _std_keys(entry) - set(reported)
+  assert not missing, f"{entry.name}: final metrics lack {sorted(missing)}"
 
 
 def test_real_tables_exist():

@@ -24,13 +24,17 @@ Paper (intra_class_variance_hadamard.txt; columns: non-normalised 2-D, 4-D, norm
 
 Runs: ``ce_{2,4}d[_norm]`` and ``icv{1,0p5,0p05}_{2,4}d[_norm]``. Settings and choices:
 :mod:`configs.intra_class_variance._common` (embedding CNN, Adam 1e-3, batch 256, 20
-epochs, constant rate).
+epochs, constant rate). Model: the light embedding CNN (``widths=(16, 32),
+convs_per_stage=1``: conv 3x3x16, P_2, conv 3x3x32, P_2, Dense 256, bottleneck), our
+choice because the paper's figure with the layout is not in the text we have, and for the
+CPU budget: the module's default layout (two convs per stage, widths 32/64) counts 27.5
+GFLOP per train step, about 2 s a step here.
 
-Cost (``python -m experiments.cost``): XLA counts 27.5 GFLOP per train step (the
+Cost (``python -m experiments.cost``): XLA counts 2.1 GFLOP per train step (the
 config's batch and image size), 234 steps/epoch, 4,680 steps per run: about 0.2 min per
-run on one H100 at the assumed 15 TFLOP/s, 0.12 h on the GPU for 16 runs x 3 seeds
+run on one H100 (the assumed 2 ms per-step floor), 0.12 h on the GPU for 16 runs x 3 seeds
 (estimates: no GPU was measured). CPU, measured on this shared 2-core machine while
-other jobs ran: 1.53 s/step (ce_2d), i.e. about 2.0 h per run and 95 h for the sweep.
+other jobs ran: 0.228 s/step (ce_2d), i.e. about 0.30 h per run and 14 h for the sweep.
 """
 
 from __future__ import annotations

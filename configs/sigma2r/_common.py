@@ -67,8 +67,8 @@ def config(dataset: str, model: str, **model_kwargs) -> ml_collections.ConfigDic
 
 # Columns. '{acc}' / '{cls}' select per row: summary rows set acc='accuracy', cls='' (the
 # NaN-mean over classes); per-class rows set cls='/class_<k>' and leave the accuracy blank.
-# The per-class keys need per-class intra-class std in the final metrics (schema gap:
-# disc_jax.train.evaluate reports only the mean today).
+# The per-class keys are the final metrics' '[train/]intra_class_std/class_<k>'
+# (disc_jax.train.evaluate, reported for up to 100 classes).
 ACC = paper.Column("accuracy (%)", "{acc}", scale=100.0, digits=2)
 TRAIN_STD = paper.Column("train I_c (eq. 12)", "train/intra_class_std{cls}", digits=4)
 TEST_STD = paper.Column("test I_c (eq. 12)", "intra_class_std{cls}", digits=4)

@@ -38,8 +38,8 @@ Settings: LeNet-5 (84-d features), Adam lr 0.001 for the network (Sec. 5.2 for F
 Table 1's caption says 0.4, which contradicts the text and would make Adam diverge: we
 follow the text), a second Adam (lr 0.1) for the loss parameters, batch 256 balanced,
 300 epochs, per-epoch cosine decay, λ = 0.01, n = 7, Z = 40. Choices:
-:mod:`configs.sigma2r._common`. The per-class columns need per-class I_c in the final
-metrics (not reported yet: they print 'missing').
+:mod:`configs.sigma2r._common`. The per-class columns read the final metrics'
+``[train/]intra_class_std/class_<k>`` (disc_jax.train.evaluate).
 
 Cost (``python -m experiments.cost``): XLA counts 0.58-0.62 GFLOP per train step (the
 config's batch and image size), 234 steps/epoch, 70,200 steps per run: about 2 min per

@@ -39,8 +39,8 @@ balanced, Adam with "learning rate of the neural model equals to 0.4" (as printe
 unusually large Adam rate; if the baseline diverges this is the first suspect, try
 ``--config.optimizer.learning_rate=1e-3`` and report both), second Adam lr 0.1 for the
 centers/growth rates, per-epoch cosine decay, λ = 0.01, n = 7, Z = 40. Choices:
-:mod:`configs.sigma2r._common`. The per-class columns need per-class I_c in the final
-metrics (not reported yet: they print 'missing').
+:mod:`configs.sigma2r._common`. The per-class columns read the final metrics'
+``[train/]intra_class_std/class_<k>`` (disc_jax.train.evaluate).
 
 Cost (``python -m experiments.cost``): XLA counts 743 GFLOP per train step (the config's
 batch and image size), 195 steps/epoch, 58,500 steps per run: about 0.80 h per run on

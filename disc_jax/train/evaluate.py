@@ -10,6 +10,10 @@ in eval mode, then reports with :mod:`disc_jax.metrics`:
 * ``accuracy``, ``cross_entropy`` (test);
 * ``intra_class_std`` (σ²R eq. 12, NaN-mean over classes), ``fisher_score``,
   ``mean_abs_correlation`` of the test features, and ``train/intra_class_std``;
+* per class k, ``intra_class_std/class_<k>`` (test) and ``train/intra_class_std/class_<k>``
+  (train): I_k of eq. 12 (σ²R Tables 1-2), NaN for a class with fewer than 2 examples.
+  Only when ``num_classes <= PER_CLASS_MAX_CLASSES`` (100, e.g. CIFAR-100's 100), so that
+  the summaries of 257/397/1000-class runs stay readable (2 x K extra scalars);
 * ``nearest_centroid_accuracy/train`` -- test features against the class means of the
   training features -- and ``nearest_centroid_accuracy/<term>`` against each learned
   set of centers/centroids (intra-class variance paper, Tables 1-2), only when the term
@@ -28,6 +32,30 @@ import numpy as np
 from disc_jax import metrics as metrics_lib
 from disc_jax import plots
 from disc_jax.train.objective import Term
+
+
+PER_CLASS_MAX_CLASSES = 100
+
+
+def intra_class_std_metrics(features: np.ndarray, labels: np.ndarray, num_classes: int,
+                            prefix: str = "") -> dict[str, float]:
+  """``{prefix + 'intra_class_std': NaN-mean, prefix + 'intra_class_std/class_<k>': I_k}``.
+
+  I_k is σ²R eq. 12 (:func:`disc_jax.metrics.intra_class_std`); the per-class keys only
+  when ``num_classes <= PER_CLASS_MAX_CLASSES``.
+
+  >>> x = np.array([[0., 0.], [2., 0.], [0., 0.], [0., 3.], [0., 6.]])
+  >>> m = intra_class_std_metrics(x, np.array([0, 0, 1, 1, 1]), 2, prefix="train/")
+  >>> {k: round(v, 4) for k, v in m.items()}  # doctest: +NORMALIZE_WHITESPACE
+  {'train/intra_class_std': 2.2071, 'train/intra_class_std/class_0': 1.4142,
+   'train/intra_class_std/class_1': 3.0}
+  """
+  std = np.asarray(metrics_lib.intra_class_std(features, labels, num_classes), np.float64)
+  out = {f"{prefix}intra_class_std":
+         float(np.nanmean(std)) if np.isfinite(std).any() else float("nan")}
+  if num_classes <= PER_CLASS_MAX_CLASSES:
+    out.update({f"{prefix}intra_class_std/class_{k}": float(v) for k, v in enumerate(std)})
+  return out
 
 
 def evaluate(steps, state, pipeline) -> dict[str, float]:
@@ -81,9 +109,8 @@ def final_metrics(steps, state, *, train_pipeline, test_pipeline, terms: Sequenc
   centroids = {"train": metrics_lib.class_centroids(train_x, train_y, num_classes)}
   centroids.update(learned_centers(terms, state.loss_params))
   out.update(metrics_lib.feature_metrics(test_x, test_y, num_classes, centroids=centroids))
-  train_std = np.asarray(metrics_lib.intra_class_std(train_x, train_y, num_classes))
-  out["train/intra_class_std"] = float(np.nanmean(train_std)) if np.isfinite(train_std).any() \
-      else float("nan")
+  out.update(intra_class_std_metrics(test_x, test_y, num_classes))
+  out.update(intra_class_std_metrics(train_x, train_y, num_classes, prefix="train/"))
   out["train/accuracy"] = train.result()["accuracy"]
   arrays = {"train_features": train_x, "train_labels": train_y, "test_features": test_x,
             "test_labels": test_y}

@@ -163,6 +163,11 @@ def test_registry_errors():
     ("vgg16", {"classifier": "small"}, "classifier='small'"),
     ("mobilenet_v2", {"stem": "x"}, "stem='x'"),
     ("embedding_cnn", {"embedding_dim": 0}, "embedding_dim"),
+    ("embedding_cnn", {"widths": ()}, "widths"),
+    ("embedding_cnn", {"widths": (16, 0)}, "widths"),
+    ("embedding_cnn", {"widths": 32}, "widths"),
+    ("embedding_cnn", {"convs_per_stage": 0}, "convs_per_stage"),
+    ("embedding_cnn", {"convs_per_stage": 1.5}, "convs_per_stage"),
 ])
 def test_bad_option_values_raise(name, kw, match, key):
   model = models.get_model(name, num_classes=C, **kw)

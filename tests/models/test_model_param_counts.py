@@ -20,6 +20,7 @@ def _count(name, shape, num_classes, key, **kw):
 IMAGENET = (224, 224, 3)
 CIFAR = (32, 32, 3)
 MNIST = (28, 28, 1)
+LIGHT = {"widths": (16, 32), "convs_per_stage": 1}   # configs/intra_class_variance
 
 
 @pytest.mark.parametrize("name,kw,expected", [
@@ -54,9 +55,21 @@ def test_torchvision_counts(name, kw, expected, key):
     ("lenet_pp", MNIST, 10, {}, 797_634),
     ("embedding_cnn", MNIST, 10, {"embedding_dim": 2}, 869_056),
     ("embedding_cnn", MNIST, 10, {"embedding_dim": 4}, 869_590),
+    ("embedding_cnn", MNIST, 10, {"embedding_dim": 2, **LIGHT}, 407_312),
+    ("embedding_cnn", MNIST, 10, {"embedding_dim": 4, **LIGHT}, 407_846),
 ])
 def test_documented_counts(name, shape, classes, kw, expected, key):
   assert _count(name, shape, classes, key, **kw) == expected
+
+
+@pytest.mark.parametrize("dim", [2, 4])
+def test_light_embedding_cnn_count_by_hand(dim, key):
+  """conv 3x3 1->16, BN, P_2, conv 3x3 16->32, BN, P_2, fc 7*7*32->256 (no bias), BN,
+  embedding 256->dim, head dim->10."""
+  convs = 9 * 1 * 16 + 2 * 16 + 9 * 16 * 32 + 2 * 32
+  fc = 7 * 7 * 32 * 256 + 2 * 256
+  assert _count("embedding_cnn", MNIST, 10, key, embedding_dim=dim, **LIGHT) == (
+      convs + fc + 256 * dim + dim + dim * 10 + 10)
 
 
 def test_resnet17_replaces_the_dense_by_a_num_classes_conv(key):

@@ -67,7 +67,8 @@ def test_interrupted_run_resumes_to_the_same_params(tiny, tmp_path):
   assert steps[-2:] == [20, 24] and len(steps) <= 3   # last 2 + the best one
   final = json.loads((tmp_path / "full" / "final_metrics.json").read_text())
   for key in ("accuracy", "cross_entropy", "intra_class_std", "nearest_centroid_accuracy/train",
-              "nearest_centroid_accuracy/center", "fisher_score", "train/intra_class_std"):
+              "nearest_centroid_accuracy/center", "fisher_score", "train/intra_class_std",
+              "intra_class_std/class_0", "train/intra_class_std/class_0"):
     assert key in final
 
 
