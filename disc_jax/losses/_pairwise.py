@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from disc_jax.losses import _batch
 
@@ -98,20 +99,27 @@ def dist_row(raw_row: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
 
   The value is taken as given (no recomputation); the derivative with respect
   to ``a`` [D] and ``b`` [N, D] is that of the fused form, so the backward pass
-  of a block of rows is two matmuls. ``raw_row`` itself is not differentiated.
+  of a block of rows is two matmuls -- one when ``b`` is not differentiated
+  (e.g. under ``stop_gradient``): its terms are skipped, not computed on zeros.
+  ``raw_row`` itself is not differentiated.
   """
   del a, b
   return raw_row
 
 
-@dist_row.defjvp
 def _dist_row_jvp(primals, tangents):
   raw_row, a, b = primals
   _, da, db = tangents
   hi = jax.lax.Precision.HIGHEST
-  tangent = 2.0 * (jnp.dot(a, da, precision=hi) + jnp.sum(b * db, axis=-1)
-                   - jnp.matmul(b, da, precision=hi) - jnp.matmul(db, a, precision=hi))
+  tangent = jnp.zeros_like(raw_row)
+  if not isinstance(da, SymbolicZero):   # d/da: 2 (a - b_j) . da
+    tangent = tangent + 2.0 * (jnp.dot(a, da, precision=hi) - jnp.matmul(b, da, precision=hi))
+  if not isinstance(db, SymbolicZero):   # d/db: 2 (b_j - a) . db_j
+    tangent = tangent + 2.0 * (jnp.sum(b * db, axis=-1) - jnp.matmul(db, a, precision=hi))
   return raw_row, tangent
+
+
+dist_row.defjvp(_dist_row_jvp, symbolic_zeros=True)
 
 
 def safe_sqrt(x: jax.Array) -> jax.Array:
