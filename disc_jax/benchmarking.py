@@ -13,7 +13,7 @@ Nothing assumes a CPU: arrays go to ``jax.devices()[0]``, timings block on the o
 * :func:`loss_case` -- one loss alone as a jitted ``value_and_grad`` on random inputs
   (used for the batch-size / feature-width scaling table).
 * :func:`compiled_stats` -- FLOPs (XLA cost analysis) and temp/argument/output bytes.
-* :func:`matmul_rate` -- FLOP/s of a large square matmul (the hardware ceiling).
+* :func:`matmul_runner` -- [n, n] matmuls to time in the same rounds (the hardware ceiling).
 """
 
 from __future__ import annotations
@@ -330,17 +330,6 @@ def loss_scaling_point(name: str, batch: int, dim: int, *, num_classes: int = 10
 
 
 # ---------------------------------------------------------------- hardware ceiling
-
-
-def matmul_rate(n: int = 4096, *, dtype: Any = jnp.float32, repeats: int = 5) -> dict[str, float]:
-  """FLOP/s of ``a @ b`` for [n, n] matrices (2 n^3 FLOPs; best of ``repeats``)."""
-  ka, kb = jax.random.split(jax.random.PRNGKey(0))
-  a = jax.random.normal(ka, (n, n), dtype)
-  b = jax.random.normal(kb, (n, n), dtype)
-  f = jax.jit(jnp.matmul).lower(a, b).compile()
-  seconds, _ = time_call(f, (a, b), repeats=repeats, budget_s=60.0)
-  return {"n": n, "dtype": jnp.dtype(dtype).name, "seconds": seconds,
-          "flops_per_s": 2.0 * n**3 / seconds}
 
 
 def matmul_runner(n: int = 2048, dtype: Any = jnp.float32) -> tuple[Callable[[int], float], float]:
