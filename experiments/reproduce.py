@@ -49,6 +49,9 @@ def define_flags() -> None:
                       "Folder of the runs (default workdir/sweeps/<paper>/<table>).")
   flags.DEFINE_list("rows", None, "Only these config runs (default: every run the table needs).")
   flags.DEFINE_bool("progress", True, "Show progress bars.")
+  flags.DEFINE_string("compilation_cache", "workdir/xla_cache",
+                      "JAX's persistent compilation cache: the seeds of a run, and a resumed "
+                      "sweep, reuse the compiled steps instead of compiling again ('' = off).")
   flags.mark_flags_as_required(["config"])
 
 
@@ -113,6 +116,9 @@ def main(argv: list[str]) -> None:
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
+  if f.compilation_cache:
+    jax.config.update("jax_compilation_cache_dir", f.compilation_cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   entry = tables.load(config_flags.get_config_filename(f["config"]))
   config = f.config
   seeds = [int(config.seed) + i for i in range(f.seeds)]

@@ -133,10 +133,11 @@ def run_seeds(config: ml_collections.ConfigDict, sweep_dir: str | pathlib.Path, 
     raise ValueError(f"unknown run name(s) {unknown}; this config's runs are {list(configs)}")
   if train_fn is None:
     from disc_jax.train.loop import train_and_evaluate as train_fn  # noqa: PLC0415
-  results: dict[str, list[dict[str, float]]] = {}
-  for name in names:
-    results[name] = []
-    for seed in seeds:
+  # Seeds outermost: an interrupted sweep has every run at its first seeds, so a table can
+  # be written from fewer seeds (same command, smaller --seeds) without losing rows.
+  results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+  for seed in seeds:
+    for name in names:
       run_config = configs[name].copy_and_resolve_references()
       run_config.seed = int(seed)
       workdir = seed_workdir(sweep_dir, name, seed)
