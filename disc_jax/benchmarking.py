@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -352,31 +353,24 @@ def median(values: Sequence[float]) -> float:
   return float(statistics.median(values))
 
 
-def reshape_max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
-  """``disc_jax.models._layers.max_pool`` for non-overlapping windows as reshape + max.
+def window_max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
+  """Max pooling as XLA ``reduce_window`` for every window (``nn.max_pool``).
 
-  Same values; the backward pass is an elementwise compare instead of XLA's
-  ``select_and_scatter``, which is slow on CPU. Ties share the gradient equally (JAX's
-  rule for ``max``) where ``select_and_scatter`` gives it to one element; after a ReLU
-  the only common ties are all-zero windows, whose gradient the ReLU zeroes anyway.
-  Overlapping or padded windows fall back to the original pool.
+  The library's ``disc_jax.models._layers.max_pool`` computes non-overlapping windows as
+  reshape + max instead; this is the former form, kept so the benchmark can time both.
   """
-  b, h, w, c = x.shape
-  if window != stride or pad:
-    return _ORIGINAL_MAX_POOL(x, window, stride, pad)
-  hh, ww = h // window, w // window
-  x = x[:, :hh * window, :ww * window]
-  return jnp.max(x.reshape(b, hh, window, ww, window, c), axis=(2, 4))
+  return nn.max_pool(x, (window, window), strides=(stride, stride),
+                     padding=((pad, pad), (pad, pad)))
 
 
-_ORIGINAL_MAX_POOL = model_layers.max_pool
+_LIBRARY_MAX_POOL = model_layers.max_pool
 
 
 @contextlib.contextmanager
-def patched_max_pool(pool: Callable[..., jax.Array] = reshape_max_pool):
+def patched_max_pool(pool: Callable[..., jax.Array] = window_max_pool):
   """Within the block, the models' ``max_pool`` is ``pool`` (for tracing a benchmark variant)."""
   model_layers.max_pool = pool
   try:
     yield
   finally:
-    model_layers.max_pool = _ORIGINAL_MAX_POOL
+    model_layers.max_pool = _LIBRARY_MAX_POOL

@@ -129,7 +129,7 @@ def main(argv: list[str]) -> None:
                      progress=f.progress,
                      command="python -m experiments.reproduce " + shlex.join(sys.argv[1:]))
   except Interrupted as e:
-    print(f"{e}; run the same command again to resume", file=sys.stderr)
+    print(e, file=sys.stderr)
     sys.exit(128 + e.signum)
   except FloatingPointError as e:
     print(f"stopped: {e}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import math
 
 import ml_collections
@@ -109,6 +110,14 @@ def test_run_seeds_trains_each_run_and_seed_once_then_reads_back(tmp_path):
                     log=lambda s: None)
   assert len(fake.calls) == 5                      # only ('ours', 5) was new
   assert again["ours"][:2] == first["ours"]
+
+
+def test_run_seeds_trains_every_run_at_a_seed_before_the_next_seed(tmp_path):
+  # A sweep stopped part-way then has every row at its first seeds.
+  fake = FakeTrain()
+  run_seeds(_tiny_config(), tmp_path, seeds=[0, 1], train_fn=fake, log=lambda s: None)
+  assert [(pathlib.Path(w).parent.name, s) for w, s in fake.calls] == [
+      ("ce", 0), ("ours", 0), ("ce", 1), ("ours", 1)]
 
 
 def test_run_seeds_refuses_a_workdir_of_another_config(tmp_path):
