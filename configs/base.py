@@ -16,6 +16,8 @@ Use it in a config file::
 
 from __future__ import annotations
 
-from disc_jax.train.schema import AUX_LOSS_DEFAULTS, aux_loss, get_config, optimizer
+from disc_jax.train.schema import (
+    AUX_LOSS_DEFAULTS, EXTRA_DATASET_DEFAULTS, aux_loss, extra_dataset, get_config, optimizer)
 
-__all__ = ["AUX_LOSS_DEFAULTS", "aux_loss", "get_config", "optimizer"]
+__all__ = ["AUX_LOSS_DEFAULTS", "EXTRA_DATASET_DEFAULTS", "aux_loss", "extra_dataset",
+           "get_config", "optimizer"]

@@ -34,7 +34,9 @@ import ml_collections
 import numpy as np
 
 from disc_jax import data as data_lib
-from disc_jax.train import loop, state as state_lib
+from disc_jax.train import extra_eval, loop, state as state_lib
+from disc_jax.train.config import num_classes_of
+from disc_jax.train.schema import extra_dataset
 from disc_jax.train.seeds import run_configs
 
 GPU_FLOPS = 15e12
@@ -55,6 +57,9 @@ def train_examples(config: ml_collections.ConfigDict) -> int:
   >>> c = base.get_config(); c.dataset.name = "cifar100"; c.dataset.train_split = "train[4000:]"
   >>> train_examples(c)
   46000
+  >>> c.dataset.class_subset = {"num_classes": 10, "seed": 0}
+  >>> train_examples(c)
+  4600
   """
   ds = config.dataset
   if ds.name == "fuzzy_rgb":
@@ -64,7 +69,10 @@ def train_examples(config: ml_collections.ConfigDict) -> int:
     return int(ds.kwargs.get("num_examples", 512))
   total = TRAIN_EXAMPLES[ds.name]
   sliced = re.fullmatch(r"train\[(\d+):\]", ds.train_split)
-  return total - int(sliced.group(1)) if sliced else total
+  total = total - int(sliced.group(1)) if sliced else total
+  if ds.class_subset is not None:   # C of K classes: estimated as C / K of the examples
+    total = total * num_classes_of(config) // data_lib.dataset_info(ds.name).num_classes
+  return total
 
 
 def synthetic_config(config: ml_collections.ConfigDict, *, image_shape: Sequence[int],
@@ -95,6 +103,11 @@ def synthetic_config(config: ml_collections.ConfigDict, *, image_shape: Sequence
   c.checkpoint_every = 0
   c.final_eval.max_train_examples = int(num_examples)
   c.final_eval.plot = False
+  c.dataset.class_subset = None
+  c.init_from = None
+  c.final_eval.extra_datasets = tuple(
+      extra_dataset("synthetic", "test", kwargs=c.dataset.kwargs.to_dict(),
+                    prefix=extra_eval.prefix_of(e)) for e in c.final_eval.extra_datasets)
   if model_kwargs:
     c.model.kwargs.update(dict(model_kwargs))
   return c
@@ -125,8 +138,7 @@ def abstract_step_inputs(run: loop.Run, shape: Sequence[int], batch_size: int):
 
 def step_cost(config: ml_collections.ConfigDict, *, measure_steps: int = 0) -> dict[str, float]:
   """FLOPs and time estimates of one run's config (see the module docstring)."""
-  num_classes = int(config.dataset.kwargs.get(
-      "num_classes", data_lib.dataset_info(config.dataset.name).num_classes))
+  num_classes = num_classes_of(config)
   shape = image_shape(config)
   small = shape if np.prod(shape) <= 32 * 32 * 3 else (32, 32, shape[2])
   probe = synthetic_config(config, image_shape=small, num_classes=num_classes, batch_size=8,

@@ -35,7 +35,8 @@ from ml_collections import config_flags
 
 from configs.paper import Table
 from disc_jax.train import Interrupted
-from disc_jax.train.seeds import TrainFn, run_seeds
+from disc_jax.train.config import to_plain
+from disc_jax.train.seeds import TrainFn, flat_items, config_differences, run_seeds
 from experiments import tables
 
 
@@ -68,13 +69,25 @@ def git_commit() -> str:
   return head + ("+dirty" if dirty else "")
 
 
+def overrides(defaults: ml_collections.ConfigDict, config: ml_collections.ConfigDict
+              ) -> list[str]:
+  """'key: table value -> run value' for each field the command changed (what a reduced
+  budget changes is stated in the table's header, not only in the command)."""
+  saved = json.loads(json.dumps(to_plain(defaults), default=str))   # as in a config.json
+  want, got = dict(flat_items(to_plain(config))), dict(flat_items(to_plain(defaults)))
+  return [f"{k}: {got.get(k, '-')} -> {want.get(k, '-')}"
+          for k in config_differences(saved, config)]
+
+
 def header(*, title: str, command: str, commit: str, seeds: list[int], wall_s: float,
-           train_s: float, device: str) -> str:
+           train_s: float, device: str, changed: Sequence[str] = ()) -> str:
   """The provenance lines above a results table."""
   return "\n".join([
       f"# {title}", "",
       f"- command: `{command}`",
       f"- git commit: `{commit}`",
+      f"- changed from the table config by the command: "
+      f"{'; '.join(f'`{c}`' for c in changed) if changed else 'nothing (the paper protocol)'}",
       f"- seeds: {', '.join(map(str, seeds))}",
       f"- wall time of this invocation: {wall_s / 3600:.2f} h; summed training time of the "
       f"runs: {train_s / 3600:.2f} h",
@@ -85,11 +98,13 @@ def header(*, title: str, command: str, commit: str, seeds: list[int], wall_s: f
 def reproduce(table: Table, config: ml_collections.ConfigDict, *, seeds: Sequence[int],
               out: str | pathlib.Path, sweep_dir: str | pathlib.Path,
               runs: Sequence[str] | None = None, progress: bool = True, command: str = "",
-              log: Callable[[str], None] = print, train_fn: TrainFn | None = None) -> str:
+              log: Callable[[str], None] = print, train_fn: TrainFn | None = None,
+              defaults: ml_collections.ConfigDict | None = None) -> str:
   """Runs (or reads back) ``table``'s runs for ``seeds``; writes ``out`` (.md) and its .json.
 
   ``runs`` defaults to every run the table needs; ``train_fn`` as in
-  :func:`disc_jax.train.seeds.run_seeds`. Returns the markdown text.
+  :func:`disc_jax.train.seeds.run_seeds`; ``defaults``: the table config as written, to
+  list in the header what the command changed. Returns the markdown text.
   """
   start = time.time()
   out = pathlib.Path(out)
@@ -99,7 +114,8 @@ def reproduce(table: Table, config: ml_collections.ConfigDict, *, seeds: Sequenc
   train_s = sum(m.get("train_time_s", 0.0) for per_seed in results.values() for m in per_seed)
   device = f"{jax.device_count()} x {jax.devices()[0].device_kind} ({jax.default_backend()})"
   text = header(title=f"{table.paper}, {table.table}: {table.title}", command=command, commit=git_commit(),
-                seeds=list(seeds), wall_s=time.time() - start, train_s=train_s, device=device)
+                seeds=list(seeds), wall_s=time.time() - start, train_s=train_s, device=device,
+                changed=overrides(defaults, config) if defaults is not None else ())
   text += tables.comparison_markdown(table, results)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(text)
@@ -126,7 +142,7 @@ def main(argv: list[str]) -> None:
     text = reproduce(entry.table, config, seeds=seeds,
                      out=f.out or f"results/{entry.name.replace('/', '_')}.md",
                      sweep_dir=f.sweep_dir or f"workdir/sweeps/{entry.name}", runs=f.rows,
-                     progress=f.progress,
+                     progress=f.progress, defaults=entry.module.get_config(),
                      command="python -m experiments.reproduce " + shlex.join(sys.argv[1:]))
   except Interrupted as e:
     print(e, file=sys.stderr)

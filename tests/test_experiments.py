@@ -150,6 +150,21 @@ def test_config_differences_ignores_paths_and_logging():
   assert config_differences(saved, c) == ["optimizer.learning_rate"]
 
 
+def test_config_differences_accepts_a_saved_config_older_than_new_schema_fields():
+  """A config.json written before init_from / class_subset / extra_datasets existed still
+  matches when the config has their defaults, and not when it sets them."""
+  c = base.get_config()
+  saved = json.loads(json.dumps(to_plain(c), default=str))
+  for key in ("init_from", "init_from_skip"):
+    del saved[key]
+  del saved["dataset"]["class_subset"]
+  del saved["final_eval"]["extra_datasets"]
+  assert config_differences(saved, c) == []
+  c.init_from = "/some/run"
+  c.final_eval.extra_datasets = (base.extra_dataset("caltech101_cifar100"),)
+  assert config_differences(saved, c) == ["final_eval.extra_datasets", "init_from"]
+
+
 def test_reproduce_writes_header_table_and_json(tmp_path):
   fake = FakeTrain()
   out = tmp_path / "results" / "demo.md"
@@ -164,6 +179,18 @@ def test_reproduce_writes_header_table_and_json(tmp_path):
   reproduce.reproduce(TABLE, _tiny_config(), seeds=[0, 1], out=out,
                       sweep_dir=tmp_path / "sweep", train_fn=fake, log=lambda s: None)
   assert len(fake.calls) == 4                      # the second call trained nothing
+  assert "- changed from the table config by the command: nothing" in text
+
+
+def test_reproduce_header_names_what_the_command_changed(tmp_path):
+  reduced = _tiny_config()
+  reduced.num_epochs = reduced.num_epochs + 3
+  reduced.dataset.manual_dir = "/elsewhere"          # where the files are: not a change
+  text = reproduce.reproduce(TABLE, reduced, seeds=[0], out=tmp_path / "r.md",
+                             sweep_dir=tmp_path / "sweep", train_fn=FakeTrain(),
+                             log=lambda s: None, defaults=_tiny_config())
+  n = _tiny_config().num_epochs
+  assert f"- changed from the table config by the command: `num_epochs: {n} -> {n + 3}`" in text
 
 
 def test_run_configs_merges_each_run():
@@ -176,4 +203,29 @@ def test_run_configs_merges_each_run():
 def test_index_lists_every_table_config():
   text = tables.index_markdown()
   assert text.count("\n") == len(tables.table_configs()) + 2
-  assert "| configs/group_softmax/table2_food101.py | group_softmax_loss | Table 2 | 22 |" in text
+  assert "| configs/group_softmax/table2_food101.py | group_softmax_loss | Table 2 | 44 |" in text
+
+
+def test_median_step_seconds_skips_compile_and_resume(tmp_path):
+  from disc_jax.train.logging import median_step_seconds
+  lines = [{"step": 50, "split": "train", "time": 20.0},     # compile inside: no difference
+           {"step": 100, "split": "train", "time": 25.0},    # 0.1 s/step
+           {"step": 100, "split": "eval", "time": 30.0},     # eval lines are not steps
+           {"step": 150, "split": "train", "time": 35.0},    # 0.2 s/step (holds the eval)
+           {"step": 200, "split": "train", "time": 40.0},    # 0.1
+           {"step": 250, "split": "train", "time": 12.0},    # resumed: time restarted
+           {"step": 300, "split": "train", "time": 17.0}]    # 0.1
+  (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+  assert median_step_seconds(tmp_path) == pytest.approx(0.1)
+  assert median_step_seconds(tmp_path / "absent") is None
+
+
+def test_run_seeds_adds_the_median_step_time(tmp_path):
+  fake = FakeTrain()
+  workdir = seed_workdir(tmp_path, "ce", 0)
+  workdir.mkdir(parents=True)
+  (workdir / "metrics.jsonl").write_text("".join(
+      json.dumps({"step": s, "split": "train", "time": 0.5 * s}) + "\n" for s in (10, 20, 30)))
+  out = run_seeds(_tiny_config(), tmp_path, seeds=[0], runs=["ce"], train_fn=fake,
+                  log=lambda s: None)
+  assert out["ce"][0]["median_step_s"] == pytest.approx(0.5)

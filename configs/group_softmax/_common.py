@@ -17,6 +17,16 @@ discriminative grouping; the softmax variants with their reference settings
 Softmax); dropout on the penultimate features at p = 0.2 / 0.5; adversarial dropout at
 p = 0.005 (Sec. 3.2); and center loss, whose weight the paper does not give: Wen et
 al.'s λ = 0.003 with their center update (α = 0.5).
+
+Fine-tuning (Table 2's fine-tune columns, Sec. 4.3: "CNNs are first pre-trained on
+ImageNet by the standard softmax loss and then the identical pre-trained CNNs are
+fine-tuned to Food-101 by the methods"): runs '<model>_<method>_ft' start from the
+params and BN statistics of Table 3's '<model>_softmax' ImageNet run, seed 0
+(``init_from`` = :data:`PRETRAINED`, so train that run first: needs ImageNet prepared
+for TFDS), with a fresh 101-way classifier (``init_from_skip=['head']``) and fresh
+optimizer state; every seed of every method fine-tunes the same pre-trained weights.
+The fine-tuning schedule is in the missing supplement too; ours: SGD as above at lr
+0.01 (a tenth of the from-scratch rate), 30 epochs, divided by 10 at epochs 10 and 20.
 """
 
 from __future__ import annotations
@@ -28,10 +38,16 @@ from configs import base, paper
 PAPER = "group_softmax_loss"
 TRIALS = 3
 ERR = paper.Column("error (%)", "accuracy", scale=-100.0, offset=100.0)
-FINE = paper.Column(
-    "fine-tune error (%)", None,
-    note="fine-tuning from ImageNet-pretrained weights: the config schema has no field to "
-         "initialise a run from a checkpoint (schema gap), so these are not run.")
+# Table 2 has from-scratch and fine-tune rows: each column applies only to its own rows
+# (the key's empty {field} exists only in those rows' params, see method_rows).
+SCRATCH_ERR = paper.Column("error (%)", "{scratch}accuracy", scale=-100.0, offset=100.0)
+FINE = paper.Column("fine-tune error (%)", "{fine_tune}accuracy", scale=-100.0, offset=100.0)
+# Fine-tuning (Table 2's fine-tune columns) starts from Table 3's ImageNet softmax run of the
+# same network, seed 0, in reproduce's default sweep folder (run from the repository root).
+PRETRAINED = "workdir/sweeps/group_softmax/table3_imagenet/{prefix}_softmax/seed_0"
+FINETUNE_LR = 0.01
+FINETUNE_EPOCHS = 30
+FINETUNE_BOUNDARIES = (10, 20)
 MODELS = {  # run prefix -> (label, model name, model kwargs)
     "resnet50": ("ResNet50", "resnet50", {"stem": "imagenet"}),
     "vgg16": ("VGG16", "vgg16", {"classifier": "imagenet", "dropout_rate": 0.0}),
@@ -90,17 +106,32 @@ def model_partial(prefix: str) -> dict:
   return {"model": {"name": name, "kwargs": dict(kwargs)}}
 
 
-def method_runs(prefixes: tuple[str, ...], methods: tuple[str, ...] = tuple(METHODS)
-                ) -> ml_collections.ConfigDict:
-  """'<model>_<method>' runs: every model of ``prefixes`` with every method."""
-  return ml_collections.ConfigDict({
-      f"{p}_{m}": {**model_partial(p), **METHODS[m][1]} for p in prefixes for m in methods})
+def finetune_partial(prefix: str) -> dict:
+  """Fine-tuning from the ImageNet softmax model of ``prefix`` (see module docstring)."""
+  return {"init_from": PRETRAINED.format(prefix=prefix), "init_from_skip": ["head"],
+          "num_epochs": FINETUNE_EPOCHS, "optimizer": {"learning_rate": FINETUNE_LR},
+          "schedule": {"name": "piecewise_constant", "kwargs": {
+              "boundaries_epochs": FINETUNE_BOUNDARIES, "scale": 0.1}}}
 
 
-def method_rows(prefix: str, figures: dict[str, tuple], columns: tuple[paper.Column, ...] = (ERR,)
-                ) -> tuple[paper.Row, ...]:
-  """One row per method of one model: ``figures[method]`` = figures for ``columns``."""
+def method_runs(prefixes: tuple[str, ...], methods: tuple[str, ...] = tuple(METHODS), *,
+                finetune: bool = False) -> ml_collections.ConfigDict:
+  """'<model>_<method>' runs: every model of ``prefixes`` with every method; with
+  ``finetune`` also '<model>_<method>_ft' (from the ImageNet model, :func:`finetune_partial`)."""
+  runs = {f"{p}_{m}": {**model_partial(p), **METHODS[m][1]} for p in prefixes for m in methods}
+  if finetune:
+    runs.update({f"{p}_{m}_ft": {**model_partial(p), **METHODS[m][1], **finetune_partial(p)}
+                 for p in prefixes for m in methods})
+  return ml_collections.ConfigDict(runs)
+
+
+def method_rows(prefix: str, figures: dict[str, tuple], columns: tuple[paper.Column, ...] = (ERR,),
+                *, finetune: bool = False) -> tuple[paper.Row, ...]:
+  """One row per method of one model: ``figures[method]`` = figures for ``columns``
+  (runs '<model>_<method>', or '<model>_<method>_ft' with ``finetune``)."""
   label = MODELS[prefix][0]
-  return tuple(paper.Row(f"{label}: {METHODS[m][0]}", f"{prefix}_{m}",
-                         {col.name: v for col, v in zip(columns, fig)})
+  suffix, note = ("_ft", " (fine-tune)") if finetune else ("", "")
+  params = {"fine_tune" if finetune else "scratch": ""}
+  return tuple(paper.Row(f"{label}: {METHODS[m][0]}{note}", f"{prefix}_{m}{suffix}",
+                         {col.name: v for col, v in zip(columns, fig)}, params=params)
                for m, fig in figures.items())

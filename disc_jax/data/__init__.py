@@ -4,12 +4,15 @@ Sources (``len``, ``get_batch(indices)``, ``num_classes``, ``image_shape``, ``na
 :func:`load_source` by name (see :data:`DATASETS`), :class:`FuzzyRGB` (the sigma^2R toy
 set), :class:`SyntheticSource`, :class:`TfdsSource` (TFDS array_record, no TensorFlow),
 :func:`prepare_offline` (MNIST/Fashion-MNIST/KMNIST from the original files into TFDS),
-:class:`CrossDomainSource` (Caltech-101 -> CIFAR-100 labels).
+:class:`CrossDomainSource` (Caltech-101 -> CIFAR-100 labels), :class:`ClassSubsetSource`
+(C classes of a dataset relabelled 0..C-1, :func:`choose_classes`).
 Batches: :class:`Pipeline` (normalise, augment, shuffle per epoch, resume, eval padding),
 samplers :class:`RandomSampler` / :class:`BalancedSampler`, :func:`prefetch`.
 """
 
 from disc_jax.data.augment import parse_augment
+from disc_jax.data.class_subset import ClassSubsetSource
+from disc_jax.data.class_subset import choose_classes
 from disc_jax.data.cross_domain import PAIRS as CALTECH101_CIFAR100_PAIRS
 from disc_jax.data.cross_domain import CrossDomainSource
 from disc_jax.data.fuzzy_rgb import FuzzyRGB

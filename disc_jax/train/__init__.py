@@ -14,12 +14,12 @@ from disc_jax.train.config import merge, to_plain, validate
 from disc_jax.train.loop import build, train_and_evaluate
 from disc_jax.train.objective import AUX_LOSSES
 from disc_jax.train.optim import OPTIMIZERS, SCHEDULES
-from disc_jax.train.schema import aux_loss, get_config, optimizer
+from disc_jax.train.schema import aux_loss, extra_dataset, get_config, optimizer
 from disc_jax.train.state import TrainState
 
 __all__ = [
     "AUX_LOSSES", "CLASSIFICATION_LOSSES", "Checkpointer", "ClassificationLoss", "Interrupted",
     "LossInputs", "OPTIMIZERS", "SCHEDULES", "SignalGuard", "TrainState", "aux_loss", "build",
-    "get_config", "loss_kwargs", "merge", "optimizer", "register", "to_plain",
+    "extra_dataset", "get_config", "loss_kwargs", "merge", "optimizer", "register", "to_plain",
     "train_and_evaluate", "validate",
 ]

@@ -18,6 +18,7 @@ import ml_collections
 
 from disc_jax import data as data_lib
 from disc_jax import models
+from disc_jax.data import class_subset
 from disc_jax.train import classification, objective, optim, schema
 
 # Sections whose keys are fixed by the schema (anything else there is a typo).
@@ -50,6 +51,62 @@ def _schema() -> dict[str, Any]:
 
 def _aux_defaults() -> dict[str, Any]:
   return copy.deepcopy(schema.AUX_LOSS_DEFAULTS)
+
+
+def _dataset_classes(ds: Mapping[str, Any]) -> int:
+  """The model's class count for a plain ``dataset`` section (after any class subset)."""
+  info = data_lib.dataset_info(ds["name"])
+  total = int(ds["kwargs"].get("num_classes", info.num_classes))
+  try:
+    return class_subset.subset_size(total, ds.get("class_subset"))
+  except ValueError as e:
+    raise ValueError(f"config.dataset.{e}") from None
+
+
+def _check_extra_datasets(plain: Mapping[str, Any], num_classes: int) -> None:
+  """``final_eval.extra_datasets``: entry keys, names, prefixes, label space (see extra_eval)."""
+  entries = plain["final_eval"]["extra_datasets"]
+  where = "config.final_eval.extra_datasets"
+  if not isinstance(entries, (list, tuple)):
+    raise ValueError(f"{where} must be a tuple of entries made by configs.base.extra_dataset, "
+                     f"got {entries!r}")
+  if entries and plain["dataset"].get("class_subset") is not None:
+    raise ValueError(f"{where} cannot be combined with config.dataset.class_subset (the extra "
+                     "datasets' labels are not relabelled); drop one of the two")
+  prefixes = []
+  for i, entry in enumerate(entries):
+    if not isinstance(entry, dict):
+      raise ValueError(f"{where}[{i}] must be a dict made by configs.base.extra_dataset, "
+                       f"got {entry!r}")
+    _check_keys(entry, schema.EXTRA_DATASET_DEFAULTS, f"{where}[{i}]")
+    entry = {**schema.EXTRA_DATASET_DEFAULTS, **entry}
+    try:
+      info = data_lib.dataset_info(entry["name"])
+    except ValueError as e:
+      raise ValueError(f"{where}[{i}].name: {e}") from None
+    if not isinstance(entry["split"], str) or not entry["split"]:
+      raise ValueError(f"{where}[{i}].split must be a split name such as 'test', "
+                       f"got {entry['split']!r}")
+    classes = int(dict(entry["kwargs"]).get("num_classes", info.num_classes))
+    if classes > num_classes:
+      raise ValueError(f"{where}[{i}] ({entry['name']!r}) has {classes} classes but the model "
+                       f"has {num_classes}; evaluate only datasets labelled in the training "
+                       "label space")
+    prefixes.append(entry["prefix"] or entry["name"])
+  repeated = sorted({p for p in prefixes if prefixes.count(p) > 1})
+  if repeated:
+    raise ValueError(f"{where}: metric prefix(es) {repeated} repeat; give the entries "
+                     "distinct 'prefix' values")
+
+
+def _check_init_from(plain: Mapping[str, Any]) -> None:
+  path, skip = plain["init_from"], plain["init_from_skip"]
+  if path is not None and (not isinstance(path, str) or not path):
+    raise ValueError(f"config.init_from must be a checkpoint path (str) or None, got {path!r}")
+  if isinstance(skip, str) or not isinstance(skip, (list, tuple)) or not all(
+      isinstance(s, str) and s for s in skip):
+    raise ValueError(f"config.init_from_skip must be a list of parameter paths such as "
+                     f"['head'], got {skip!r}")
 
 
 def merge(config: ml_collections.ConfigDict, partial: Mapping[str, Any]
@@ -107,6 +164,7 @@ def validate(config: ml_collections.ConfigDict) -> list[objective.Term]:
     info = data_lib.dataset_info(ds["name"])
   except ValueError as e:
     raise ValueError(f"config.dataset.name: {e}") from None
+  num_classes = _dataset_classes(ds)
   if ds["sampler"] not in ("random", "balanced"):
     raise ValueError(f"config.dataset.sampler must be 'random' or 'balanced', "
                      f"got {ds['sampler']!r}")
@@ -115,7 +173,8 @@ def validate(config: ml_collections.ConfigDict) -> list[objective.Term]:
   except ValueError as e:
     raise ValueError(f"config.augment: {e}") from None
 
-  num_classes = int(ds["kwargs"].get("num_classes", info.num_classes))
+  _check_extra_datasets(plain, num_classes)
+  _check_init_from(plain)
   try:
     model = models.get_model(plain["model"]["name"], num_classes=num_classes,
                              **plain["model"]["kwargs"])
@@ -186,6 +245,6 @@ def validate(config: ml_collections.ConfigDict) -> list[objective.Term]:
 
 
 def num_classes_of(config: ml_collections.ConfigDict) -> int:
-  """The class count of the configured dataset (a synthetic set may override it)."""
-  info = data_lib.dataset_info(config.dataset.name)
-  return int(config.dataset.kwargs.get("num_classes", info.num_classes))
+  """The model's class count: the dataset's (a synthetic set may override it), or C of
+  ``dataset.class_subset``."""
+  return _dataset_classes(to_plain(config.dataset))

@@ -132,3 +132,28 @@ class MetricLogger:
 
   def __exit__(self, *exc) -> None:
     self.close()
+
+
+def median_step_seconds(workdir: str | pathlib.Path) -> float | None:
+  """Median wall time per train step of a run, read back from its ``metrics.jsonl``.
+
+  For runs finished before ``train_and_evaluate`` reported ``median_step_s`` itself (it
+  times every step; this reads only the logged ones).
+
+  The step time between consecutive train log lines (``Δtime / Δstep``). The compile
+  falls in the first line's own time (since the start), never in a difference; an
+  interval across a resume (``time`` restarts) is dropped when its Δtime is not positive,
+  and the median outvotes the rest of such intervals and those holding a periodic
+  evaluation. Unlike the loop's wall time it counts no compilation, evaluation or paused
+  process, so it is the figure to compare objectives' cost by. None when fewer than two
+  intervals were logged.
+  """
+  path = pathlib.Path(workdir) / "metrics.jsonl"
+  if not path.exists():
+    return None
+  rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  rows = [r for r in rows if r.get("split") == "train"]
+  per_step = [(cur["time"] - prev["time"]) / (cur["step"] - prev["step"])
+              for prev, cur in zip(rows, rows[1:])
+              if cur["time"] > prev["time"] and cur["step"] > prev["step"]]
+  return float(np.median(per_step)) if len(per_step) >= 2 else None

@@ -1,5 +1,11 @@
 """``train_and_evaluate(config, workdir)``: data, init/restore, the step loop, eval, final metrics.
 
+A fresh run starts from random weights, or from another run's model weights when
+``config.init_from`` is set (:mod:`.init_from`); after training, the final metrics are
+computed on the eval split and on every ``config.final_eval.extra_datasets`` entry
+(:mod:`.extra_eval`). ``config.dataset.class_subset`` keeps C classes of both splits
+(:mod:`disc_jax.data.class_subset`).
+
 One run writes into ``workdir``: ``config.json``, ``metrics.jsonl`` + ``tensorboard/``
 (:mod:`.logging`), ``checkpoints/`` (:mod:`.checkpoint`), ``final_metrics.json``,
 the feature plots ``features_{train,test}.png`` and, for features of at most
@@ -31,7 +37,8 @@ import numpy as np
 from disc_jax import data as data_lib
 from disc_jax import models
 from disc_jax.train import checkpoint as ckpt_lib
-from disc_jax.train import classification, evaluate, step as step_lib
+from disc_jax.train import classification, evaluate, extra_eval, init_from as init_from_lib
+from disc_jax.train import step as step_lib
 from disc_jax.train.config import num_classes_of, to_plain, validate
 from disc_jax.train.logging import MetricLogger
 from disc_jax.train.objective import Term, needs_second_batch
@@ -57,6 +64,7 @@ class Run:
   optimizers: Optimizers
   steps: step_lib.Steps
   init: Callable[[], TrainState]
+  extra_pipelines: dict[str, data_lib.Pipeline] = dataclasses.field(default_factory=dict)
 
   @property
   def steps_per_epoch(self) -> int:
@@ -72,6 +80,10 @@ def build(config: ml_collections.ConfigDict, terms: Sequence[Term] | None = None
   src_kw = dict(data_dir=ds.data_dir, manual_dir=ds.manual_dir, **to_plain(ds.kwargs))
   train_src = data_lib.load_source(ds.name, ds.train_split, **src_kw)
   eval_src = data_lib.load_source(ds.name, ds.eval_split, **src_kw)
+  if ds.class_subset is not None:   # one class list for both splits (disc_jax.data.class_subset)
+    classes = data_lib.choose_classes(train_src.num_classes, to_plain(ds.class_subset))
+    train_src = data_lib.ClassSubsetSource(train_src, classes)
+    eval_src = data_lib.ClassSubsetSource(eval_src, classes)
   eval_bs = config.eval_batch_size or config.batch_size
   pipe_kw = dict(num_shards=n_dev, image_size=ds.image_size)
   train_pipe = data_lib.Pipeline(
@@ -95,6 +107,8 @@ def build(config: ml_collections.ConfigDict, terms: Sequence[Term] | None = None
                                steps_per_epoch=spe),
       step_lib.make_eval_step(model), step_lib.make_predict_step(model), optimizers.plateau)
   input_shape = train_pipe.image_shape
+  extra = extra_eval.build_pipelines(config, image_shape=input_shape, num_classes=num_classes,
+                                     batch_size=eval_bs, num_shards=n_dev)
 
   def init() -> TrainState:
     def fn(rng):
@@ -104,7 +118,7 @@ def build(config: ml_collections.ConfigDict, terms: Sequence[Term] | None = None
     return jax.jit(fn, out_shardings=steps.replicated)(jax.random.PRNGKey(config.seed))
 
   return Run(config, terms, num_classes, model, train_pipe, eval_pipe, train_eval_pipe, total,
-             optimizers, steps, init)
+             optimizers, steps, init, extra)
 
 
 def _nonfinite_message(step: int, m: dict[str, float]) -> str:
@@ -164,15 +178,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   restored = checkpointer.restore(state)
   if restored is not None:
     state, meta = restored
+  elif config.init_from is not None:
+    state = init_from_lib.initialize(state, config.init_from, tuple(config.init_from_skip))
   start = int(state.step)
   logger = MetricLogger(workdir, total_steps=total, initial_step=start, enabled=lead,
                         progress=progress)
   if restored is not None:
     logger.message(f"resumed from {checkpointer.directory} at step {start}")
+  elif config.init_from is not None:
+    logger.message(f"initialised the model from {init_from_lib.find_checkpoint(config.init_from)}"
+                   + (f" (kept fresh: {list(config.init_from_skip)})" if config.init_from_skip
+                      else ""))
   t0 = time.time()
+  time_before = float(meta.get("train_time_s", 0.0))   # of the runs this one resumes
+  # Wall time between the host receiving consecutive steps' metrics: one step each in
+  # steady state. The first step (compile) has no predecessor and is not in it.
+  step_seconds: list[float] = []
+  last_done = [None]
 
   def process(done: int, device_metrics) -> dict[str, float]:
     m = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+    now = time.perf_counter()
+    if last_done[0] is not None:
+      step_seconds.append(now - last_done[0])
+    last_done[0] = now
     if not m["finite"]:
       logger.write(done, m)
       raise FloatingPointError(_nonfinite_message(done, m))
@@ -217,6 +246,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         if epoch_end:
           meta["epoch_loss_sum"], meta["epoch_loss_count"] = 0.0, 0
         if do_ckpt or guard.requested:
+          meta["train_time_s"] = time_before + time.time() - t0
           checkpointer.save(done, state, meta=meta,
                             metrics=evaluated if do_eval and config.best_metric else None)
         if guard.requested:
@@ -230,7 +260,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       checkpointer.close()
       raise
 
-  train_time = time.time() - t0   # the loop's wall time, periodic evals included
+  # The loop's wall time, periodic evals included, summed over resumed processes (up to
+  # each one's last checkpoint).
+  this_process = time.time() - t0
+  train_time = time_before + this_process
   class_names = getattr(run.train_pipeline.source, "label_names", None)
   objective_name = "+".join([config.classification_loss.name] + [t.label for t in run.terms])
   final, arrays = evaluate.final_metrics(
@@ -239,8 +272,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       max_train_examples=config.final_eval.max_train_examples,
       plot_dir=workdir if (config.final_eval.plot and lead) else None,
       title=f"{config.model.name} / {objective_name}", class_names=class_names)
+  final.update(extra_eval.evaluate_all(steps, state, run.extra_pipelines))
   final.update(step=float(int(state.step)), train_time_s=train_time,
-               steps_per_s=(int(state.step) - start) / max(train_time, 1e-9))
+               steps_per_s=(int(state.step) - start) / max(this_process, 1e-9),
+               # the median outvotes steps that waited for an evaluation or a checkpoint
+               median_step_s=float(np.median(step_seconds)) if step_seconds else float("nan"))
   logger.summary(final)
   logger.close()
   if lead:

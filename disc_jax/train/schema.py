@@ -17,6 +17,11 @@ Schema (units: steps unless the name says epochs)::
   dataset.sampler      str    'random' | 'balanced' (σ²R uses balanced batches).
   dataset.min_per_class int   balanced sampler: minimum examples of a class per batch.
   dataset.image_size   int?   resize images to this side (None: native).
+  dataset.class_subset dict|list?  keep only some classes, relabelled 0..C-1 in sorted
+                              order of original id, in every split (the model gets C
+                              classes): {'num_classes': C, 'seed': s} draws C at random
+                              with a fixed seed, a list names the ids; None: all classes
+                              (see disc_jax.data.class_subset).
   augment              tuple  names of the pipeline's augmentations (train only).
   model.name           str    a ``disc_jax.models`` name; model.kwargs: its keywords.
   batch_size           int    global batch size (split over the devices).
@@ -43,6 +48,16 @@ Schema (units: steps unless the name says epochs)::
   distributed          bool   call jax.distributed.initialize() (multi-host).
   final_eval.max_train_examples int  train examples used by the final metrics.
   final_eval.plot      bool   write the 2-D feature scatter plots (PCA above 2-D).
+  final_eval.extra_datasets tuple  entries made by :func:`extra_dataset`: further datasets
+                              the final model is evaluated on, adding
+                              '<prefix>/accuracy' and '<prefix>/cross_entropy' to the
+                              final metrics (see disc_jax.train.extra_eval).
+  init_from            str?   a checkpoint (a run's workdir, its checkpoints folder or one
+                              step's folder) whose model params and batch_stats start
+                              this run; step, optimizer and loss params start fresh. A
+                              resumed run uses its own checkpoint (disc_jax.train.init_from).
+  init_from_skip       tuple  parameter paths (e.g. 'head') kept at their fresh init when
+                              loading init_from (e.g. when the class count differs).
   runs                 dict   name -> partial config; non-empty = a side-by-side job
                               (each run is this config with the partial merged in).
 """
@@ -66,6 +81,17 @@ AUX_LOSS_DEFAULTS: dict[str, Any] = {
                         "kwargs": {}},
     "center_update": "gradient",
     "alpha": 0.5,
+}
+
+
+# Fields of one final_eval.extra_datasets entry and their defaults (see extra_dataset()).
+EXTRA_DATASET_DEFAULTS: dict[str, Any] = {
+    "name": "",
+    "split": "test",
+    "kwargs": {},
+    "data_dir": None,
+    "manual_dir": None,
+    "prefix": "",
 }
 
 
@@ -109,6 +135,26 @@ def aux_loss(name: str, weight: float = 1.0, **fields) -> ml_collections.ConfigD
   return ml_collections.ConfigDict(entry)
 
 
+def extra_dataset(name: str, split: str = "test", **fields) -> ml_collections.ConfigDict:
+  """One ``final_eval.extra_datasets`` entry with every field set (defaults: EXTRA_DATASET_DEFAULTS).
+
+  Fields: ``name`` (a disc_jax.data dataset), ``split``, ``kwargs`` (extra ``load_source``
+  keywords), ``data_dir`` / ``manual_dir`` (None: ``config.dataset``'s), ``prefix`` (of
+  the metric keys; '' = the dataset name).
+
+  >>> extra_dataset("caltech101_cifar100").split
+  'test'
+  """
+  unknown = set(fields) - set(EXTRA_DATASET_DEFAULTS)
+  if unknown:
+    raise ValueError(f"extra_dataset(): unknown field(s) {sorted(unknown)}; valid fields: "
+                     f"{sorted(EXTRA_DATASET_DEFAULTS)}")
+  entry = {**EXTRA_DATASET_DEFAULTS, "kwargs": {}, "name": name, "split": split}
+  for key, value in fields.items():
+    entry[key] = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+  return ml_collections.ConfigDict(entry)
+
+
 def get_config() -> ml_collections.ConfigDict:
   """The base config: LeNet++ on Fuzzy-RGB with plain cross-entropy, Adam 1e-3."""
   c = ml_collections.ConfigDict()
@@ -124,6 +170,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.dataset.sampler = "random"
   c.dataset.min_per_class = 0
   c.dataset.image_size = config_dict.placeholder(int)
+  c.dataset.class_subset = None
   c.augment = ()
 
   c.model = ml_collections.ConfigDict()
@@ -151,6 +198,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.num_devices = config_dict.placeholder(int)
   c.distributed = False
 
-  c.final_eval = ml_collections.ConfigDict({"max_train_examples": 10_000, "plot": True})
+  c.final_eval = ml_collections.ConfigDict({"max_train_examples": 10_000, "plot": True,
+                                            "extra_datasets": ()})
+  c.init_from = config_dict.placeholder(str)
+  c.init_from_skip = ()
   c.runs = ml_collections.ConfigDict()
   return c

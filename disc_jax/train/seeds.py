@@ -27,7 +27,9 @@ from typing import Any
 
 import ml_collections
 
+from disc_jax.train import schema
 from disc_jax.train.config import merge, to_plain, validate
+from disc_jax.train.logging import median_step_seconds
 
 FINAL_METRICS = "final_metrics.json"
 CONFIG_JSON = "config.json"
@@ -63,10 +65,11 @@ def _json_plain(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return json.loads(json.dumps(to_plain(config), default=str))
 
 
-def _flatten(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+def flat_items(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+  """Dotted ``(key, leaf)`` pairs of a nested dict (empty dicts are leaves)."""
   if isinstance(tree, dict) and tree:
     for key, value in tree.items():
-      yield from _flatten(value, f"{prefix}{key}.")
+      yield from flat_items(value, f"{prefix}{key}.")
   else:
     yield prefix[:-1], tree
 
@@ -74,17 +77,25 @@ def _flatten(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 def config_differences(saved: Mapping[str, Any], config: ml_collections.ConfigDict) -> list[str]:
   """The dotted keys where ``saved`` (a config.json) and ``config`` differ (IGNORED_KEYS aside).
 
+  A key missing from ``saved`` while ``config`` has the schema's default there is no
+  difference: the field was added to the schema after that run was saved, and its
+  default changes nothing (so older sweeps stay resumable).
+
   >>> from disc_jax.train import schema
   >>> c = schema.get_config()
   >>> saved = _json_plain(c); saved["batch_size"] = 7; saved["log_every"] = 1
+  >>> del saved["init_from"]
   >>> config_differences(saved, c)
   ['batch_size']
   """
-  want = dict(_flatten(_json_plain(config)))
-  got = dict(_flatten(dict(saved)))
+  want = dict(flat_items(_json_plain(config)))
+  got = dict(flat_items(dict(saved)))
+  defaults = dict(flat_items(_json_plain(schema.get_config())))
   keys = sorted(set(want) | set(got))
   ignored = lambda k: any(k == i or k.startswith(i + ".") for i in IGNORED_KEYS)  # noqa: E731
-  return [k for k in keys if not ignored(k) and want.get(k, "<absent>") != got.get(k, "<absent>")]
+  new_default = lambda k: k not in got and k in defaults and want.get(k) == defaults[k]  # noqa: E731
+  return [k for k in keys if not ignored(k) and not new_default(k)
+          and want.get(k, "<absent>") != got.get(k, "<absent>")]
 
 
 def _check_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
@@ -148,5 +159,10 @@ def run_seeds(config: ml_collections.ConfigDict, sweep_dir: str | pathlib.Path, 
         metrics = train_fn(run_config, workdir, progress=progress)
       else:
         log(f"[{name} seed {seed}] finished earlier: read {workdir / FINAL_METRICS}")
-      results[name].append(dict(metrics))
+      metrics = dict(metrics)
+      # Runs finished before the loop reported it: read it back from their log.
+      step_s = None if "median_step_s" in metrics else median_step_seconds(workdir)
+      if step_s is not None:
+        metrics.setdefault("median_step_s", step_s)
+      results[name].append(metrics)
   return results
