@@ -357,7 +357,8 @@ def window_max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax
   """Max pooling as XLA ``reduce_window`` for every window (``nn.max_pool``).
 
   The library's ``disc_jax.models._layers.max_pool`` computes non-overlapping windows as
-  reshape + max instead; this is the former form, kept so the benchmark can time both.
+  the maximum of strided slices instead; this is the former form, kept so the benchmark
+  can time both.
   """
   return nn.max_pool(x, (window, window), strides=(stride, stride),
                      padding=((pad, pad), (pad, pad)))

@@ -126,7 +126,7 @@ XLA_FLAG_VARIANTS = {
 
 
 def lenet_bench(spec: Mapping[str, Any]) -> bm.StepBench:
-  """The disc_jax step of ``spec`` (max-pool 'library' = the models' reshape + max for 2x2
+  """The disc_jax step of ``spec`` (max-pool 'library' = the models' strided-slice maxima for 2x2
   pools, 'window' = patched to XLA ``reduce_window`` everywhere, the former form)."""
   def build():
     return bm.train_step_bench(spec["model"], [bm.AUX_ENTRIES[a] for a in spec["aux"]],

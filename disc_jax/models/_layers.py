@@ -56,20 +56,27 @@ def max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
   """Max pooling with symmetric ``-inf`` padding (PyTorch ``MaxPool2d(window, stride, pad)``).
 
   Non-overlapping, unpadded windows (``window == stride``, ``pad == 0``: LeNet's, VGG's and
-  the embedding CNN's 2x2 pools) are computed as crop + reshape + max. The values are those
-  of ``nn.max_pool`` (trailing rows/columns that fill no window are dropped, PyTorch's
-  floor mode), but the gradient is an elementwise compare instead of XLA's
-  ``select_and_scatter``, which is slow on CPU: 1.6x faster LeNet-5 train step
-  (results/benchmarks.md). Choice: on ties the gradient is shared equally between the tied
-  maxima (JAX's rule for ``max``) where ``select_and_scatter`` gives it all to one; after a
-  ReLU the common ties are all-zero windows, whose ReLU gradient is zero either way
-  (tests/models/test_layers.py checks both).
+  the embedding CNN's 2x2 pools) are the elementwise maximum of the ``window**2`` strided
+  slices. The values are those of ``nn.max_pool`` (trailing rows/columns that fill no
+  window are dropped, PyTorch's floor mode), but the gradient is elementwise selects
+  instead of XLA's ``select_and_scatter``, which is slow on CPU: about 1.5x faster LeNet-5
+  train step (results/benchmarks.md). Choice: on ties the gradient is split between the
+  tied maxima (JAX's rule for ``maximum``: half to each side of a tied pair; in a 2x2
+  window a quarter each) where ``select_and_scatter`` gives it all to one; after a ReLU
+  the common ties are all-zero windows, whose ReLU gradient is zero either way
+  (tests/models/test_layers.py checks both). Not used: a reshape to
+  ``[B, H/k, k, W/k, k, C]`` + max (slower than the slices here, and at
+  ``--xla_backend_optimization_level=0``, the test suite's setting, XLA:CPU in jaxlib
+  0.10.2 trained the embedding CNN to NaN with it; tests/train/test_devices.py caught it).
   """
   if window == stride and pad == 0:
-    b, h, w, c = x.shape
-    hh, ww = h // window, w // window
-    x = x[:, :hh * window, :ww * window]
-    return jnp.max(x.reshape(b, hh, window, ww, window, c), axis=(2, 4))
+    hh, ww = x.shape[1] // window, x.shape[2] // window
+    parts = [x[:, i:i + hh * window:window, j:j + ww * window:window]
+             for i in range(window) for j in range(window)]
+    while len(parts) > 1:   # a balanced tree of maxima: a 2x2 window's ties split evenly
+      parts = [jnp.maximum(*parts[k:k + 2]) if k + 1 < len(parts) else parts[k]
+               for k in range(0, len(parts), 2)]
+    return parts[0]
   return nn.max_pool(x, (window, window), strides=(stride, stride),
                      padding=((pad, pad), (pad, pad)))
 

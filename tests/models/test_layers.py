@@ -1,4 +1,4 @@
-"""The shared layers' pooling: reshape + max for non-overlapping windows equals reduce_window."""
+"""The shared layers' pooling: non-overlapping windows (strided-slice maxima) equal reduce_window."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -31,7 +31,7 @@ def test_pool_gradient_matches_after_relu():
 
 
 def test_pool_tie_gradient_is_shared():
-  # The documented choice: a window of equal maxima shares the gradient equally.
+  # The documented choice: tied maxima split the gradient (a 2x2 window of ties: a quarter each).
   x = jnp.ones((1, 2, 2, 1))
   g = jax.grad(lambda x: jnp.sum(L.max_pool(x, 2, 2)))(x)
   np.testing.assert_allclose(g, np.full((1, 2, 2, 1), 0.25))
