@@ -34,10 +34,9 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from configs.paper import Table
-from disc_jax.train import Interrupted
-from disc_jax.train.config import to_plain
-from disc_jax.train.seeds import TrainFn, flat_items, config_differences, run_seeds
+from disc_jax.train.seeds import TrainFn, config_differences, flat_items, json_plain, run_seeds
 from experiments import tables
+from experiments._cli import exit_on_stop
 
 
 def define_flags() -> None:
@@ -73,8 +72,8 @@ def overrides(defaults: ml_collections.ConfigDict, config: ml_collections.Config
               ) -> list[str]:
   """'key: table value -> run value' for each field the command changed (what a reduced
   budget changes is stated in the table's header, not only in the command)."""
-  saved = json.loads(json.dumps(to_plain(defaults), default=str))   # as in a config.json
-  want, got = dict(flat_items(to_plain(config))), dict(flat_items(to_plain(defaults)))
+  saved = json_plain(defaults)   # as a run's config.json stores it
+  want, got = dict(flat_items(json_plain(config))), dict(flat_items(saved))
   return [f"{k}: {got.get(k, '-')} -> {want.get(k, '-')}"
           for k in config_differences(saved, config)]
 
@@ -138,18 +137,12 @@ def main(argv: list[str]) -> None:
   entry = tables.load(config_flags.get_config_filename(f["config"]))
   config = f.config
   seeds = [int(config.seed) + i for i in range(f.seeds)]
-  try:
+  with exit_on_stop():
     text = reproduce(entry.table, config, seeds=seeds,
                      out=f.out or f"results/{entry.name.replace('/', '_')}.md",
                      sweep_dir=f.sweep_dir or f"workdir/sweeps/{entry.name}", runs=f.rows,
                      progress=f.progress, defaults=entry.module.get_config(),
                      command="python -m experiments.reproduce " + shlex.join(sys.argv[1:]))
-  except Interrupted as e:
-    print(e, file=sys.stderr)
-    sys.exit(128 + e.signum)
-  except FloatingPointError as e:
-    print(f"stopped: {e}", file=sys.stderr)
-    sys.exit(1)
   print(text)
 
 

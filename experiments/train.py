@@ -12,13 +12,12 @@ again resumes from the latest checkpoints. Exit status: 0 done, 1 non-finite los
 
 from __future__ import annotations
 
-import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from disc_jax.train import Interrupted
 from disc_jax.train.sweep import run_all, summary_markdown
+from experiments._cli import exit_on_stop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file.",
                                           lock_config=True)
@@ -32,14 +31,8 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
-  try:
+  with exit_on_stop():
     results = run_all(_CONFIG.value, _WORKDIR.value, progress=_PROGRESS.value)
-  except Interrupted as e:
-    print(e, file=sys.stderr)
-    sys.exit(128 + e.signum)
-  except FloatingPointError as e:
-    print(f"stopped: {e}", file=sys.stderr)
-    sys.exit(1)
   print(summary_markdown(results))
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import orbax.checkpoint as ocp
 
-_STATE = "state"
+STATE_ITEM = "state"   # the TrainState item of a checkpoint step (also read by .init_from)
 _META = "meta"
 
 
@@ -67,7 +67,7 @@ class Checkpointer:
         best_mode=best_mode, keep_checkpoints_without_metrics=False,
         create=True, enable_async_checkpointing=True)
     self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                          item_names=(_STATE, _META))
+                                          item_names=(STATE_ITEM, _META))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -88,7 +88,7 @@ class Checkpointer:
     if metrics is not None and self.best_metric and self.best_metric not in metrics:
       raise ValueError(f"best_metric {self.best_metric!r} is not among the eval metrics "
                        f"{sorted(metrics)}; set config.best_metric to one of them")
-    args = ocp.args.Composite(**{_STATE: ocp.args.StandardSave(state),
+    args = ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardSave(state),
                                  _META: ocp.args.JsonSave(dict(meta or {}))})
     return self._manager.save(step, args=args, force=True,
                               metrics=None if metrics is None else
@@ -104,8 +104,8 @@ class Checkpointer:
     if step is None:
       return None
     restored = self._manager.restore(step, args=ocp.args.Composite(**{
-        _STATE: ocp.args.StandardRestore(abstract_state), _META: ocp.args.JsonRestore()}))
-    return restored[_STATE], dict(restored[_META] or {})
+        STATE_ITEM: ocp.args.StandardRestore(abstract_state), _META: ocp.args.JsonRestore()}))
+    return restored[STATE_ITEM], dict(restored[_META] or {})
 
   def best_step(self) -> int | None:
     """The step of the best checkpoint by ``best_metric`` (None if none has metrics)."""

@@ -53,10 +53,14 @@ def _aux_defaults() -> dict[str, Any]:
   return copy.deepcopy(schema.AUX_LOSS_DEFAULTS)
 
 
+def _declared_classes(name: str, kwargs: Mapping[str, Any]) -> int:
+  """A dataset's class count: its registry entry's, unless its kwargs set one (synthetic)."""
+  return int(dict(kwargs).get("num_classes", data_lib.dataset_info(name).num_classes))
+
+
 def _dataset_classes(ds: Mapping[str, Any]) -> int:
   """The model's class count for a plain ``dataset`` section (after any class subset)."""
-  info = data_lib.dataset_info(ds["name"])
-  total = int(ds["kwargs"].get("num_classes", info.num_classes))
+  total = _declared_classes(ds["name"], ds["kwargs"])
   try:
     return class_subset.subset_size(total, ds.get("class_subset"))
   except ValueError as e:
@@ -81,13 +85,12 @@ def _check_extra_datasets(plain: Mapping[str, Any], num_classes: int) -> None:
     _check_keys(entry, schema.EXTRA_DATASET_DEFAULTS, f"{where}[{i}]")
     entry = {**schema.EXTRA_DATASET_DEFAULTS, **entry}
     try:
-      info = data_lib.dataset_info(entry["name"])
+      classes = _declared_classes(entry["name"], entry["kwargs"])
     except ValueError as e:
       raise ValueError(f"{where}[{i}].name: {e}") from None
     if not isinstance(entry["split"], str) or not entry["split"]:
       raise ValueError(f"{where}[{i}].split must be a split name such as 'test', "
                        f"got {entry['split']!r}")
-    classes = int(dict(entry["kwargs"]).get("num_classes", info.num_classes))
     if classes > num_classes:
       raise ValueError(f"{where}[{i}] ({entry['name']!r}) has {classes} classes but the model "
                        f"has {num_classes}; evaluate only datasets labelled in the training "

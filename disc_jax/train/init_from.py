@@ -34,8 +34,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
+from disc_jax.train.checkpoint import STATE_ITEM
+
 COLLECTIONS = ("params", "batch_stats")
-_STATE = "state"   # the item name of the TrainState in a checkpoint step (see .checkpoint)
 
 
 def find_checkpoint(path: str | os.PathLike) -> pathlib.Path:
@@ -47,16 +48,16 @@ def find_checkpoint(path: str | os.PathLike) -> pathlib.Path:
   if not root.is_dir():
     raise ValueError(f"config.init_from: {root} is not a directory; point it at a disc_jax "
                      "run's workdir, its checkpoints folder or one checkpoint step's folder")
-  if (root / _STATE).is_dir():
-    return root / _STATE
+  if (root / STATE_ITEM).is_dir():
+    return root / STATE_ITEM
   folder = root / "checkpoints" if (root / "checkpoints").is_dir() else root
   steps = [int(p.name) for p in folder.iterdir()
-           if p.name.isdigit() and (p / _STATE).is_dir()]
+           if p.name.isdigit() and (p / STATE_ITEM).is_dir()]
   if not steps:
     raise ValueError(f"config.init_from: no checkpoint under {root} (looked for "
-                     f"{folder}/<step>/{_STATE}); train that run first, or point init_from at "
+                     f"{folder}/<step>/{STATE_ITEM}); train that run first, or point init_from at "
                      "a disc_jax run's workdir, its checkpoints folder or one step's folder")
-  return folder / str(max(steps)) / _STATE
+  return folder / str(max(steps)) / STATE_ITEM
 
 
 def load_model_variables(path: str | os.PathLike) -> dict[str, Any]:

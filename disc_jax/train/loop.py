@@ -194,14 +194,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   # Wall time between the host receiving consecutive steps' metrics: one step each in
   # steady state. The first step (compile) has no predecessor and is not in it.
   step_seconds: list[float] = []
-  last_done = [None]
+  last_seen: float | None = None
 
   def process(done: int, device_metrics) -> dict[str, float]:
+    nonlocal last_seen
     m = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
     now = time.perf_counter()
-    if last_done[0] is not None:
-      step_seconds.append(now - last_done[0])
-    last_done[0] = now
+    if last_seen is not None:
+      step_seconds.append(now - last_seen)
+    last_seen = now
     if not m["finite"]:
       logger.write(done, m)
       raise FloatingPointError(_nonfinite_message(done, m))

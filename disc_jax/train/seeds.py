@@ -60,7 +60,7 @@ def run_configs(config: ml_collections.ConfigDict) -> dict[str, ml_collections.C
   return {name: merge(config, partial) for name, partial in partials.items()}
 
 
-def _json_plain(config: ml_collections.ConfigDict) -> dict[str, Any]:
+def json_plain(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """The config as config.json stores it (tuples -> lists, odd values -> str)."""
   return json.loads(json.dumps(to_plain(config), default=str))
 
@@ -83,14 +83,14 @@ def config_differences(saved: Mapping[str, Any], config: ml_collections.ConfigDi
 
   >>> from disc_jax.train import schema
   >>> c = schema.get_config()
-  >>> saved = _json_plain(c); saved["batch_size"] = 7; saved["log_every"] = 1
+  >>> saved = json_plain(c); saved["batch_size"] = 7; saved["log_every"] = 1
   >>> del saved["init_from"]
   >>> config_differences(saved, c)
   ['batch_size']
   """
-  want = dict(flat_items(_json_plain(config)))
+  want = dict(flat_items(json_plain(config)))
   got = dict(flat_items(dict(saved)))
-  defaults = dict(flat_items(_json_plain(schema.get_config())))
+  defaults = dict(flat_items(json_plain(schema.get_config())))
   keys = sorted(set(want) | set(got))
   ignored = lambda k: any(k == i or k.startswith(i + ".") for i in IGNORED_KEYS)  # noqa: E731
   new_default = lambda k: k not in got and k in defaults and want.get(k) == defaults[k]  # noqa: E731
