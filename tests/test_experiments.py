@@ -229,3 +229,16 @@ def test_run_seeds_adds_the_median_step_time(tmp_path):
   out = run_seeds(_tiny_config(), tmp_path, seeds=[0], runs=["ce"], train_fn=fake,
                   log=lambda s: None)
   assert out["ce"][0]["median_step_s"] == pytest.approx(0.5)
+
+
+def test_exit_on_stop_turns_stops_into_exit_codes(capsys):
+  from disc_jax.train import Interrupted
+  from experiments._cli import exit_on_stop
+  with pytest.raises(SystemExit) as info, exit_on_stop():
+    raise Interrupted(15, 7)
+  assert info.value.code == 128 + 15 and "step 7" in capsys.readouterr().err
+  with pytest.raises(SystemExit) as info, exit_on_stop():
+    raise FloatingPointError("loss/gini is nan")
+  assert info.value.code == 1 and "stopped: loss/gini is nan" in capsys.readouterr().err
+  with pytest.raises(KeyError), exit_on_stop():   # anything else is a bug: not swallowed
+    raise KeyError("x")
