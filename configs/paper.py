@@ -1,7 +1,7 @@
 """The papers' published figures as data, so a table config can be compared with its paper.
 
 Every table config (``configs/<paper>/<table>.py``) defines ``TABLE``: a :class:`Table`
-whose :class:`Row` s name the ``config.runs`` entry that reproduces them and whose
+whose :class:`Row` s name the run (of the module's ``RUNS``) that reproduces them and whose
 :class:`Column` s say which final metric (``final_metrics.json`` of a run, see
 :mod:`disc_jax.train.evaluate`) is compared with the paper's figure and how it is
 converted to the paper's unit::

@@ -104,9 +104,7 @@ def _torch(rec: Mapping[str, Any]) -> list[str]:
                f"{_rng(rat['pytorch_channels_last'][name])} | {_rng(rat['disc_jax'][name])} |")
   flags = ", ".join(f"`{k}` = `{v}`" for k, v in d.get("xla_flags", {}).items())
   return out + ["", f"Variants: `disc_jax` = the library's step (2x2 max-pools as the "
-                "maximum of strided slices, `disc_jax.models._layers.max_pool`); `_window_pool` = "
-                "the same step with XLA `reduce_window` pools (`disc_jax.benchmarking.window_max_pool`, the former "
-                "form); XLA flag variants run in worker "
+                "maximum of strided slices); XLA flag variants run in worker "
                 f"processes: {flags or 'none'}.", ""]
 
 

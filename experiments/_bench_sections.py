@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from disc_jax import benchmarking as bm
+from experiments import _bench as bm
 
 MODELS: dict[str, dict[str, Any]] = {
     "lenet5": {"model": "lenet5", "batch": 256, "image_shape": (28, 28, 1), "kwargs": {}},
@@ -114,7 +114,7 @@ def scaling(losses: Sequence[str] = tuple(bm.AUX_ENTRIES), *, batches: Sequence[
 # ---------------------------------------------------------------- versus PyTorch
 
 LENET_CENTER = {"model": "lenet5", "batch": 256, "image_shape": (28, 28, 1), "kwargs": {},
-                "aux": ["center"], "pool": "library"}
+                "aux": ["center"]}
 # Worker variants: XLA flags that only take effect in a fresh process.
 XLA_FLAG_VARIANTS = {
     "xnnpack": "--xla_cpu_use_xnnpack=true",
@@ -126,16 +126,10 @@ XLA_FLAG_VARIANTS = {
 
 
 def lenet_bench(spec: Mapping[str, Any]) -> bm.StepBench:
-  """The disc_jax step of ``spec`` (max-pool 'library' = the models' strided-slice maxima for 2x2
-  pools, 'window' = patched to XLA ``reduce_window`` everywhere, the former form)."""
-  def build():
-    return bm.train_step_bench(spec["model"], [bm.AUX_ENTRIES[a] for a in spec["aux"]],
-                               batch_size=spec["batch"], image_shape=spec["image_shape"],
-                               model_kwargs=spec["kwargs"], donate=spec.get("donate", True))
-  if spec.get("pool", "library") == "window":
-    with bm.patched_max_pool():
-      return build()
-  return build()
+  """The disc_jax step of ``spec``."""
+  return bm.train_step_bench(spec["model"], [bm.AUX_ENTRIES[a] for a in spec["aux"]],
+                             batch_size=spec["batch"], image_shape=spec["image_shape"],
+                             model_kwargs=spec["kwargs"], donate=spec.get("donate", True))
 
 
 class WorkerRunner:
@@ -201,23 +195,21 @@ def versus_torch(*, batch: int = 256, rounds: int = 5, steps: int = 5,
   threads = threads or bm.machine_info()["cores"]
   spec = {**LENET_CENTER, "batch": batch}
   base = lenet_bench(spec)
-  window = lenet_bench({**spec, "pool": "window"})
   img, lab = np.asarray(base.batch["image"]), np.asarray(base.batch["label"])
   torch_steps = {name: _torch_lenet.TorchLeNetStep(img, lab, threads=threads, channels_last=cl)
                  for name, cl in (("pytorch", False), ("pytorch_channels_last", True))}
   check = _same_computation_check(base, torch_steps["pytorch"])
   no_donate = lenet_bench({**spec, "donate": False})
-  runners = {"disc_jax": base.run, "disc_jax_window_pool": window.run,
+  runners = {"disc_jax": base.run,
              **{k: t.run for k, t in torch_steps.items()},
              "disc_jax_no_donate": no_donate.run,
              # host sync after every step (what a loop reading metrics each step does)
              "disc_jax_sync_each_step": lambda n: sum(base.run(1) for _ in range(n)) / n}
   workers = {}
   for name in flag_variants:
-    for pool in ("library", "window"):
-      label = f"disc_jax_{name}" + ("_window_pool" if pool == "window" else "")
-      workers[label] = WorkerRunner({**spec, "pool": pool}, XLA_FLAG_VARIANTS[name])
-      runners[label] = workers[label].run
+    label = f"disc_jax_{name}"
+    workers[label] = WorkerRunner(spec, XLA_FLAG_VARIANTS[name])
+    runners[label] = workers[label].run
   try:
     times = bm.interleaved(runners, rounds=rounds, steps=steps, warmup=2)
   finally:

@@ -26,7 +26,7 @@ import time
 
 import jax
 
-from disc_jax import benchmarking as bm
+from experiments import _bench as bm
 from experiments import _bench_report, _bench_sections
 
 SECTIONS = ("overhead", "scaling", "torch", "gpu")

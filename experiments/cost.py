@@ -34,10 +34,8 @@ import ml_collections
 import numpy as np
 
 from disc_jax import data as data_lib
-from disc_jax.train import extra_eval, loop, state as state_lib
-from disc_jax.train.config import num_classes_of
-from disc_jax.train.schema import extra_dataset
-from disc_jax.train.seeds import run_configs
+from disc_jax.train import evaluate, loop, objective, state as state_lib
+from disc_jax.train.config import extra_dataset, num_classes_of
 
 GPU_FLOPS = 15e12
 GPU_MIN_STEP_S = 2e-3
@@ -79,16 +77,13 @@ def synthetic_config(config: ml_collections.ConfigDict, *, image_shape: Sequence
                      num_classes: int = 4, batch_size: int = 32, num_examples: int = 64,
                      num_steps: int = 2, model_kwargs: Mapping[str, Any] | None = None
                      ) -> ml_collections.ConfigDict:
-  """``config`` (one run, no ``runs``) on 'synthetic' images: same model, losses and optimizer.
+  """One run's ``config`` on 'synthetic' images: same model, losses and optimizer.
 
   Only the data (random class-dependent images of ``image_shape``), the batch and the
   budget change (``num_steps``, a tiny final eval, no plots); ``min_per_class`` is capped
   at ``batch_size // num_classes``. ``model_kwargs`` override model keywords (e.g. a
   narrower VGG classifier) for smoke tests.
   """
-  if config.runs:
-    raise ValueError("synthetic_config() takes one run's config; merge a run first "
-                     "(disc_jax.train.seeds.run_configs)")
   c = config.copy_and_resolve_references()
   c.dataset.name = "synthetic"
   c.dataset.kwargs = ml_collections.ConfigDict({
@@ -107,7 +102,7 @@ def synthetic_config(config: ml_collections.ConfigDict, *, image_shape: Sequence
   c.init_from = None
   c.final_eval.extra_datasets = tuple(
       extra_dataset("synthetic", "test", kwargs=c.dataset.kwargs.to_dict(),
-                    prefix=extra_eval.prefix_of(e)) for e in c.final_eval.extra_datasets)
+                    prefix=evaluate.prefix_of(e)) for e in c.final_eval.extra_datasets)
   if model_kwargs:
     c.model.kwargs.update(dict(model_kwargs))
   return c
@@ -126,12 +121,14 @@ def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
 
 def abstract_step_inputs(run: loop.Run, shape: Sequence[int], batch_size: int):
   """ShapeDtypeStructs of the train state and of one global batch of ``shape`` images."""
+  tx, _ = state_lib.make_tx(run.config, steps_per_epoch=run.steps_per_epoch,
+                            total_steps=run.total_steps)
   state = jax.eval_shape(lambda: state_lib.create_state(
-      run.model, run.optimizers, run.terms, rng=jax.random.PRNGKey(0), input_shape=tuple(shape),
+      run.config, run.model, tx, rng=jax.random.PRNGKey(0), input_shape=tuple(shape),
       num_classes=run.num_classes))
   batch = {"image": jax.ShapeDtypeStruct((batch_size, *shape), jnp.float32),
            "label": jax.ShapeDtypeStruct((batch_size,), jnp.int32)}
-  if run.train_pipeline.second_batch:
+  if objective.needs_second_batch(run.config):
     batch.update(image2=batch["image"], label2=batch["label"])
   return state, batch
 
@@ -146,7 +143,7 @@ def step_cost(config: ml_collections.ConfigDict, *, measure_steps: int = 0) -> d
   probe.dataset.sampler, probe.dataset.min_per_class = "random", 0
   run = loop.build(probe)
   state, batch = abstract_step_inputs(run, shape, int(config.batch_size))
-  flops = float(run.steps.train.lower(state, batch).cost_analysis()["flops"])
+  flops = float(run.train_step.lower(state, batch).cost_analysis()["flops"])
   spe = train_examples(config) // int(config.batch_size)
   total = int(config.num_steps or config.num_epochs * spe)
   out = {"gflops_per_step": flops / 1e9, "steps_per_epoch": float(spe), "total_steps": float(total),
@@ -166,21 +163,22 @@ def _time_steps(config, shape, num_classes: int, n: int) -> float:
   run = loop.build(c)
   state = run.init()
   batches = run.train_pipeline.batches()
-  sharded = [run.steps.shard_batch(next(batches)) for _ in range(2)]
-  state, m = run.steps.train(state, sharded[0])
+  sharded = [run.shard(next(batches)) for _ in range(2)]
+  state, m = run.train_step(state, sharded[0])
   jax.block_until_ready(m)
   start = time.perf_counter()
   for i in range(n):
-    state, m = run.steps.train(state, sharded[i % 2])
+    state, m = run.train_step(state, sharded[i % 2])
   jax.block_until_ready(m)
   return (time.perf_counter() - start) / n
 
 
 def main(argv: Sequence[str]) -> None:
   from absl import flags  # noqa: PLC0415
+
+  from experiments._cli import run_configs  # noqa: PLC0415
   del argv
-  config = flags.FLAGS["config"].value
-  configs = run_configs(config)
+  configs = run_configs(flags.FLAGS["config"])
   names = flags.FLAGS["rows"].value or list(configs)
   print("| run | model | image | batch | steps/epoch | steps | GFLOP/step | GPU h (est.) "
         "| CPU s/step | CPU h |")

@@ -7,7 +7,7 @@ r"""Reproduce one paper table: every row for N seeds, then paper vs ours in mark
 Each (run, seed) trains in ``<sweep_dir>/<run>/seed_<s>`` (default sweep dir:
 ``workdir/sweeps/<paper>/<table>``), so running the same command again resumes an
 interrupted sweep: finished runs are read back from their ``final_metrics.json``,
-unfinished ones resume from their checkpoints (:mod:`disc_jax.train.seeds`). Seeds are
+unfinished ones resume from their checkpoints (:mod:`experiments._seeds`). Seeds are
 ``config.seed, config.seed + 1, ...``. ``--rows`` restricts the sweep to some runs
 (e.g. the CPU-feasible ones); ``--config.x=y`` overrides any config field (e.g. a
 shorter ``--config.num_epochs`` for a reduced-budget run -- the header records it).
@@ -26,7 +26,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import ml_collections
@@ -34,9 +34,9 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from configs.paper import Table
-from disc_jax.train.seeds import TrainFn, config_differences, flat_items, json_plain, run_seeds
 from experiments import tables
-from experiments._cli import exit_on_stop
+from experiments._cli import exit_on_stop, load_module, run_configs
+from experiments._seeds import TrainFn, config_differences, flat_items, json_plain, run_seeds
 
 
 def define_flags() -> None:
@@ -94,27 +94,29 @@ def header(*, title: str, command: str, commit: str, seeds: list[int], wall_s: f
       f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}", "", ""])
 
 
-def reproduce(table: Table, config: ml_collections.ConfigDict, *, seeds: Sequence[int],
+def reproduce(table: Table, configs: Mapping[str, ml_collections.ConfigDict], *,
+              seeds: Sequence[int],
               out: str | pathlib.Path, sweep_dir: str | pathlib.Path,
               runs: Sequence[str] | None = None, progress: bool = True, command: str = "",
               log: Callable[[str], None] = print, train_fn: TrainFn | None = None,
-              defaults: ml_collections.ConfigDict | None = None) -> str:
+              defaults: Mapping[str, ml_collections.ConfigDict] | None = None) -> str:
   """Runs (or reads back) ``table``'s runs for ``seeds``; writes ``out`` (.md) and its .json.
 
-  ``runs`` defaults to every run the table needs; ``train_fn`` as in
-  :func:`disc_jax.train.seeds.run_seeds`; ``defaults``: the table config as written, to
-  list in the header what the command changed. Returns the markdown text.
+  ``configs``: ``{run name: config}``; ``runs`` defaults to every run the table needs;
+  ``train_fn`` as in :func:`experiments._seeds.run_seeds`; ``defaults``: the run configs
+  as the file writes them, to list in the header what the command changed. Returns the
+  markdown text.
   """
   start = time.time()
   out = pathlib.Path(out)
-  runs = list(runs) if runs else [r for r in table.runs if r in config.runs]
-  results = run_seeds(config, sweep_dir, seeds=list(seeds), runs=runs, progress=progress, log=log,
+  runs = list(runs) if runs else [r for r in table.runs if r in configs]
+  results = run_seeds(configs, sweep_dir, seeds=list(seeds), runs=runs, progress=progress, log=log,
                       train_fn=train_fn)
   train_s = sum(m.get("train_time_s", 0.0) for per_seed in results.values() for m in per_seed)
   device = f"{jax.device_count()} x {jax.devices()[0].device_kind} ({jax.default_backend()})"
   text = header(title=f"{table.paper}, {table.table}: {table.title}", command=command, commit=git_commit(),
                 seeds=list(seeds), wall_s=time.time() - start, train_s=train_s, device=device,
-                changed=overrides(defaults, config) if defaults is not None else ())
+                changed=overrides(defaults[runs[0]], configs[runs[0]]) if defaults else ())
   text += tables.comparison_markdown(table, results)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(text)
@@ -134,14 +136,16 @@ def main(argv: list[str]) -> None:
   if f.compilation_cache:
     jax.config.update("jax_compilation_cache_dir", f.compilation_cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-  entry = tables.load(config_flags.get_config_filename(f["config"]))
-  config = f.config
-  seeds = [int(config.seed) + i for i in range(f.seeds)]
+  path = config_flags.get_config_filename(f["config"]).partition(":")[0]
+  entry = tables.load(path)
+  configs = run_configs(f["config"])
+  defaults = {name: load_module(path).get_config(f"run={name}") for name in configs}
+  seeds = [int(f.config.seed) + i for i in range(f.seeds)]
   with exit_on_stop():
-    text = reproduce(entry.table, config, seeds=seeds,
+    text = reproduce(entry.table, configs, seeds=seeds,
                      out=f.out or f"results/{entry.name.replace('/', '_')}.md",
                      sweep_dir=f.sweep_dir or f"workdir/sweeps/{entry.name}", runs=f.rows,
-                     progress=f.progress, defaults=entry.module.get_config(),
+                     progress=f.progress, defaults=defaults,
                      command="python -m experiments.reproduce " + shlex.join(sys.argv[1:]))
   print(text)
 

@@ -1,7 +1,7 @@
 """The registry of table configs and the paper-vs-ours markdown.
 
 Every ``configs/<paper>/<name>.py`` (files starting with '_' are helpers) is a table
-config: ``get_config()`` (the runs) plus ``TABLE`` (:class:`configs.paper.Table`, the
+config: ``get_config(arg)`` and ``RUNS`` (the runs) plus ``TABLE`` (:class:`configs.paper.Table`, the
 paper's figures). :func:`table_configs` lists them all; :func:`load` imports one by
 path; :func:`comparison_markdown` turns per-seed final metrics into the published
 comparison: one line per paper row, for every column the paper's figure, ours (mean ±

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from disc_jax import benchmarking as bm
+from experiments import _bench as bm
 from disc_jax import models
 from experiments import _bench_report, _bench_sections, benchmark
 
@@ -37,15 +37,6 @@ def test_interleaved_round_robin_order():
   assert calls[:3] == [("a", 1), ("b", 1), ("c", 1)]             # warm-up
   assert [k for k, _ in calls[3:]] == list("abc" "bca" "cab")   # rotated rounds
   assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
-
-
-def test_patched_window_pool_is_restored():
-  x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 11, 10, 3)), jnp.float32)
-  np.testing.assert_array_equal(bm.window_max_pool(x, 2, 2), models._layers.max_pool(x, 2, 2))
-  library = models._layers.max_pool
-  with bm.patched_max_pool():
-    assert models._layers.max_pool is bm.window_max_pool
-  assert models._layers.max_pool is library
 
 
 def test_overhead_section_structure():

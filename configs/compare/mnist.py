@@ -22,10 +22,15 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.compare import _protocol
 
 TABLE = _protocol.table("MNIST")
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   return _protocol.config("mnist")
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

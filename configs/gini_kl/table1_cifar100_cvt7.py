@@ -38,7 +38,7 @@ TABLE = _common.table1("CvT-7", baseline=((63.34, 0.56), (53.35, 1.26)),
                        ours=((63.76, 0.25), (53.79, 0.89)))
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = _common.cifar100_config()
   c.model.name = "cvt7"
   c.model.kwargs = ml_collections.ConfigDict({"stem": "cifar"})
@@ -48,3 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.schedule = ml_collections.ConfigDict({"name": "constant", "kwargs": {}})
   c.runs = _common.runs()
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

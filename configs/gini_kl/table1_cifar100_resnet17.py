@@ -30,15 +30,20 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.gini_kl import _common
 
 TABLE = _common.table1("ResNet-17", baseline=((71.88, 0.36), (63.22, 0.68)),
                        ours=((73.00, 0.20), (63.90, 1.56)))
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = _common.cifar100_config()
   c.model.name = "resnet17"
   c.model.kwargs = ml_collections.ConfigDict({"stem": "cifar"})
   c.runs = _common.runs()
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

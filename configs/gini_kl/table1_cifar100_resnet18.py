@@ -33,15 +33,20 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.gini_kl import _common
 
 TABLE = _common.table1("ResNet-18", baseline=((71.47, 0.36), (63.04, 1.35)),
                        ours=((72.34, 0.13), (64.33, 0.84)))
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = _common.cifar100_config()
   c.model.name = "resnet18"
   c.model.kwargs = ml_collections.ConfigDict({"stem": "cifar"})
   c.runs = _common.runs()
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -37,7 +37,7 @@ TABLE = _common.table1("ResNet-50", baseline=((76.45, 0.51), (70.14, 1.26)),
                        ours=((76.92, 0.61), (70.68, 0.74)))
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = _common.cifar100_config()
   c.model.name = "resnet50"
   c.model.kwargs = ml_collections.ConfigDict({"stem": "cifar"})
@@ -48,3 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
       "boundaries_epochs": (60, 120, 160, 200), "scale": 0.2}})
   c.runs = _common.runs()
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

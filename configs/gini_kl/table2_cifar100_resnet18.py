@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs import paper
+from configs import base, paper
 from configs.gini_kl import _common
 
 TABLE = paper.Table(
@@ -44,7 +44,7 @@ TABLE = paper.Table(
     trials=_common.TRIALS)
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = _common.cifar100_config()
   c.runs = ml_collections.ConfigDict({
       "baseline": {"aux_losses": []},
@@ -53,3 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
       "gini_kl": {"aux_losses": _common.gini_kl_terms()},
   })
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs import paper
+from configs import base, paper
 from configs.group_softmax import _common as gs
 
 _E = gs.ERR.name
@@ -57,7 +57,7 @@ TABLE = paper.Table(
     trials=gs.TRIALS)
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = gs.config("food101")
   c.dataset.eval_split = "validation"   # TFDS food101: 'train' 75,750 / 'validation' 25,250
   runs = {"softmax": gs.cls("softmax_ce")}
@@ -70,3 +70,7 @@ def get_config() -> ml_collections.ConfigDict:
     runs[f"type2_g124_{grouping}"] = gs.group_softmax("II", (1, 2, 4), grouping)
   c.runs = ml_collections.ConfigDict(runs)
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

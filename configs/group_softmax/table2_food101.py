@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs import paper
+from configs import base, paper
 from configs.group_softmax import _common as gs
 
 # method -> ((scratch mean, std), fine-tune error) of the paper, per network.
@@ -82,8 +82,12 @@ TABLE = paper.Table(
     trials=gs.TRIALS)
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = gs.config("food101")
   c.dataset.eval_split = "validation"
   c.runs = gs.method_runs(("resnet50", "vgg16"), finetune=True)
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

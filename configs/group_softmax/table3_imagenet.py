@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from configs import paper
+from configs import base, paper
 from configs.group_softmax import _common as gs
 
 _E = gs.ERR.name
@@ -68,7 +68,7 @@ TABLE = paper.Table(gs.PAPER, "Table 3", "ImageNet: error (%) by number of class
                     "and by network", columns=(gs.ERR,), rows=_rows())
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = gs.config("imagenet2012")
   c.dataset.eval_split = "validation"
   c.eval_batch_size = 500
@@ -80,3 +80,7 @@ def get_config() -> ml_collections.ConfigDict:
           "dataset": {"class_subset": {"num_classes": classes, "seed": SUBSET_SEED}}}
   c.runs = ml_collections.ConfigDict(runs)
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

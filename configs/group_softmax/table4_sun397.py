@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.group_softmax import _table4
 
 TABLE = _table4.table(
@@ -54,5 +55,9 @@ TABLE = _table4.table(
     hand_craft=(52.8, 0.2))
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   return _table4.config("sun397")
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.intra_class_variance import _common
 
 TABLE = _common.table(
@@ -51,5 +52,9 @@ TABLE = _common.table(
                0.5: (0.890, 0.918, 0.889, 0.913), 0.05: (0.895, 0.927, 0.891, 0.926)})
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   return _common.config("fashion_mnist")
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.intra_class_variance import _common
 
 TABLE = _common.table(
@@ -50,5 +51,9 @@ TABLE = _common.table(
                0.5: (0.986, 0.995, 0.982, 0.995), 0.05: (0.986, 0.995, 0.985, 0.994)})
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   return _common.config("mnist")
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.itra import _table1
 
 TABLE = _table1.table("FMNIST", {"baseline": (92.43, 0.294), "lsr": (92.47, 0.292),
@@ -44,5 +45,9 @@ TABLE = _table1.table("FMNIST", {"baseline": (92.43, 0.294), "lsr": (92.47, 0.29
                       {"lsr": 0.1, "center": 0.1, "itra": 0.6})
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   return _table1.config("fashion_mnist", center_weight=0.1, itra_weight=0.6)
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.itra import _table1
 
 TABLE = _table1.table("KMNIST", {"baseline": (95.57, 0.183), "lsr": (95.60, 0.181),
@@ -42,5 +43,9 @@ TABLE = _table1.table("KMNIST", {"baseline": (95.57, 0.183), "lsr": (95.60, 0.18
                       {"lsr": 0.1, "center": 0.1, "itra": 0.8})
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   return _table1.config("kmnist", center_weight=0.1, itra_weight=0.8)
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

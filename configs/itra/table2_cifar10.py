@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.itra import _table2
 
 _LAMBDAS = {"resnet18": (0.1, 0.8), "vgg13": (0.05, 0.8), "mobilenet_v2": (0.1, 1.0)}
@@ -51,5 +52,9 @@ TABLE = _table2.table("CIFAR-10", {
                      "itra": (89.37, 0.43)}}, _LAMBDAS)
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   return _table2.config("cifar10", ("crop:4", "flip"), _LAMBDAS)
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

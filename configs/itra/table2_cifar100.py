@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.itra import _table2
 
 _LAMBDAS = {"resnet18": (0.05, 0.6), "vgg13": (0.05, 0.6), "mobilenet_v2": (0.05, 0.6)}
@@ -50,5 +51,9 @@ TABLE = _table2.table("CIFAR-100", {
                      "itra": (67.23, 1.49)}}, _LAMBDAS)
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   return _table2.config("cifar100", ("crop:4", "flip"), _LAMBDAS)
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import base
 from configs.itra import _table2
 
 _LAMBDAS = {"resnet18": (0.1, 0.6), "vgg13": (0.05, 0.8), "mobilenet_v2": (0.1, 0.6)}
@@ -52,5 +53,9 @@ TABLE = _table2.table("STL-10", {
                      "itra": (62.02, 1.60)}}, _LAMBDAS)
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   return _table2.config("stl10", ("crop:12", "flip"), _LAMBDAS)
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -43,7 +43,7 @@ TABLE = _table3.table(
     notes="Recipe: our choice (see the config docstring).")
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = base.get_config()
   c.dataset.name = "cifar100"
   c.augment = ("crop:4", "flip")
@@ -53,3 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.batch_size = 200
   c.runs = _table3.runs(200, (50, 100, 200))
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -45,7 +45,7 @@ TABLE = _table3.table(
     notes="Recipe: our choice (see the config docstring).")
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = base.get_config()
   c.dataset.name = "imagenet2012"
   c.dataset.eval_split = "validation"
@@ -61,3 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.final_eval.max_train_examples = 10_000
   c.runs = _table3.runs(256, (64, 128, 256))
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

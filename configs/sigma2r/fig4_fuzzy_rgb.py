@@ -44,7 +44,7 @@ TABLE = paper.Table(
           paper.Row("σ²R", "sigma2r", {})))
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = s2r.config("fuzzy_rgb", "lenet_pp", feature_dim=2)
   c.augment = ()
   c.dataset.kwargs = ml_collections.ConfigDict({"per_class": 3000, "train_per_class": 2500})
@@ -53,3 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.final_eval.max_train_examples = 7500
   c.runs = s2r.runs(with_snnl=False)
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -78,10 +78,14 @@ TABLE = paper.Table(
     notes="Summary rows: I_c averaged over the classes (the paper lists only per-class values).")
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = s2r.config("fashion_mnist", "lenet5")
   c.num_epochs = 300
   c.optimizer = base.optimizer("adam", 1e-3)
   c.final_eval.max_train_examples = 60_000
   c.runs = s2r.runs()
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -73,9 +73,13 @@ TABLE = paper.Table(
     trials=10)
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = s2r.config("cifar10", "resnet18", stem="cifar")
   c.num_epochs = 300
   c.optimizer = base.optimizer("adam", 0.4)
   c.runs = s2r.runs()
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

@@ -44,7 +44,7 @@ TABLE = paper.Table(
     trials=10)
 
 
-def get_config() -> ml_collections.ConfigDict:
+def _table_config() -> ml_collections.ConfigDict:
   c = s2r.config("cifar100", "resnet18", stem="cifar")
   c.batch_size = 1000
   c.eval_batch_size = 1000
@@ -52,3 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.optimizer = base.optimizer("adam", 0.4)
   c.runs = s2r.runs(with_snnl=False)
   return c
+
+
+get_config = base.variants(_table_config)
+RUNS = base.run_names(_table_config)

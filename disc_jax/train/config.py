@@ -1,31 +1,143 @@
-"""Config checking before anything is compiled, and config utilities.
+"""The config schema, stated once in :func:`get_config`, and its validation.
 
-:func:`validate` compares a config with the schema (:mod:`.schema`) and with the
-registries of models, datasets, losses, optimizers and schedules. Every failure is a
-``ValueError`` that names the field and lists the valid choices, e.g.::
-
-  ValueError: config.model.name: unknown model name 'lenet7'; known names: lenet5, ...
+Every experiment config (``configs/``) starts from :func:`get_config` and changes fields.
+:func:`validate` runs once, at the entry point (:func:`disc_jax.train.loop.train_and_evaluate`):
+it rejects unknown keys and names with the valid choices, then traces one train step
+abstractly (``jax.eval_shape``), so a loss kwarg the loss does not take, a model without
+the head a loss needs, or a shape mismatch fails before any data is read or anything
+compiles, with a ``ValueError`` that names the config field.
 """
 
 from __future__ import annotations
 
-import copy
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
+from ml_collections import config_dict
 
 from disc_jax import data as data_lib
 from disc_jax import models
 from disc_jax.data import class_subset
-from disc_jax.train import classification, objective, optim, schema
 
-# Sections whose keys are fixed by the schema (anything else there is a typo).
-_FIXED_SECTIONS = ("dataset", "model", "optimizer", "schedule", "classification_loss",
-                   "final_eval")
-# Free-form dicts: their keys are checked against the function they configure.
-_FREE = ("kwargs",)
+
+def optimizer(name: str = "adam", learning_rate: float = 1e-3, *, weight_decay: float = 0.0,
+              **kwargs) -> ml_collections.ConfigDict:
+  """An optimizer entry (``config.optimizer``, or an aux loss's ``param_optimizer``).
+
+  ``name``: 'adam' | 'adamw' | 'adamax' | 'sgd' (or 'shared' for a ``param_optimizer``:
+  trained by the model's optimizer); ``kwargs``: b1/b2/eps or momentum/nesterov.
+
+  >>> optimizer("sgd", 0.1, weight_decay=5e-4, momentum=0.9).kwargs.momentum
+  0.9
+  """
+  return ml_collections.ConfigDict({"name": name, "learning_rate": float(learning_rate),
+                                    "weight_decay": float(weight_decay), "kwargs": dict(kwargs)})
+
+
+def aux_loss(name: str, weight: float = 1.0, *, input: str = "features",  # noqa: A002
+             kwargs: Mapping[str, Any] | None = None, start_epoch: int = 0,
+             param_init: str = "normal", param_optimizer: Mapping[str, Any] | None = None,
+             center_update: str = "gradient", alpha: float = 0.5) -> ml_collections.ConfigDict:
+  """One ``config.aux_losses`` entry (the rules per loss: :mod:`disc_jax.train.objective`).
+
+  Args:
+    name: the loss: 'gini', 'kl', 'group_softmax', 'itra', 'sigma2r', 'center',
+      'intra_class_variance' or 'snnl'.
+    weight: its λ.
+    input: the sowed intermediate it reads: 'features' (the head's input) or 'last_conv'.
+    kwargs: keywords of its :mod:`disc_jax.losses` function (e.g. ``n_neighbors``).
+    start_epoch: the first epoch, counted from 1, with the term on (0 or 1: from the start).
+    param_init: 'normal' (N(0, 1)) or 'zeros': its centers / centroids / growth rates.
+    param_optimizer: an :func:`optimizer` entry training its parameters; None: 'shared',
+      the model's optimizer.
+    center_update: 'gradient', or 'wen' (center loss only: Wen et al.'s update at rate
+      ``alpha`` instead of a gradient step).
+    alpha: the Wen update's rate.
+
+  >>> aux_loss("center", 0.01, center_update="wen").alpha
+  0.5
+  """
+  popt = optimizer("shared", 0.0) if param_optimizer is None else param_optimizer
+  return ml_collections.ConfigDict({
+      "name": name, "weight": float(weight), "input": input, "kwargs": dict(kwargs or {}),
+      "start_epoch": int(start_epoch), "param_init": param_init,
+      "param_optimizer": ml_collections.ConfigDict(dict(popt)), "center_update": center_update,
+      "alpha": float(alpha)})
+
+
+def extra_dataset(name: str, split: str = "test", *, kwargs: Mapping[str, Any] | None = None,
+                  data_dir: str | None = None, manual_dir: str | None = None,
+                  prefix: str = "") -> ml_collections.ConfigDict:
+  """One ``final_eval.extra_datasets`` entry: a further dataset the final model is scored on.
+
+  It adds ``<prefix>/accuracy`` and ``<prefix>/cross_entropy`` (prefix '' = ``name``) to the
+  final metrics; ``data_dir``/``manual_dir`` None: ``config.dataset``'s (see
+  :mod:`disc_jax.train.evaluate`).
+
+  >>> extra_dataset("caltech101_cifar100").split
+  'test'
+  """
+  return ml_collections.ConfigDict({"name": name, "split": split, "kwargs": dict(kwargs or {}),
+                                    "data_dir": data_dir, "manual_dir": manual_dir,
+                                    "prefix": prefix})
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """Every field a run reads, with its default: LeNet++ on Fuzzy-RGB, cross-entropy, Adam."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0                       # PRNG seed of the init, dropout and the data order
+  c.dataset = ml_collections.ConfigDict()
+  c.dataset.name = "fuzzy_rgb"     # a disc_jax.data dataset ('fuzzy_rgb', 'mnist', ...)
+  c.dataset.data_dir = config_dict.placeholder(str)    # TFDS data dir (None: its default)
+  c.dataset.manual_dir = config_dict.placeholder(str)  # folder of the original files
+  c.dataset.train_split = "train"
+  c.dataset.eval_split = "test"
+  c.dataset.kwargs = ml_collections.ConfigDict()       # extra load_source keywords
+  c.dataset.sampler = "random"     # 'random' | 'balanced' (σ²R's balanced batches)
+  c.dataset.min_per_class = 0      # balanced: minimum examples of a class per batch
+  c.dataset.image_size = config_dict.placeholder(int)  # resize to this side (None: native)
+  # Only some classes, relabelled 0..C-1 in order of original id in every split:
+  # {'num_classes': C, 'seed': s} draws C at random, a list names them; None: all.
+  c.dataset.class_subset = None
+  c.augment = ()                   # the pipeline's augmentations (train only), in order
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "lenet_pp"        # a disc_jax.models name
+  c.model.kwargs = ml_collections.ConfigDict()
+  c.batch_size = 128               # global batch size, split over the devices
+  c.eval_batch_size = config_dict.placeholder(int)     # None: batch_size
+  c.num_epochs = 10
+  c.num_steps = config_dict.placeholder(int)           # overrides num_epochs when set
+  c.optimizer = optimizer("adam", 1e-3)   # weight_decay: L2 in the gradient (adamw: decoupled)
+  # 'constant' | 'piecewise_constant' | 'cosine' | 'reduce_on_plateau' (disc_jax.train.state)
+  c.schedule = ml_collections.ConfigDict({"name": "constant", "kwargs": {}})
+  c.label_smoothing = 0.0          # optax.smooth_labels alpha ('softmax_ce' only)
+  # 'softmax_ce' | 'group_softmax' | softmax variants (disc_jax.train.objective)
+  c.classification_loss = ml_collections.ConfigDict({"name": "softmax_ce", "kwargs": {}})
+  c.aux_losses = []                # entries made by aux_loss()
+  c.eval_every = config_dict.placeholder(int)          # steps (None: once per epoch)
+  # Steps between checkpoints (None: once per epoch; 0: none). A checkpoint is also
+  # saved at every eval, at the end and on SIGTERM/SIGINT.
+  c.checkpoint_every = config_dict.placeholder(int)
+  c.keep_checkpoints = 2           # the last N are kept, plus the best by best_metric
+  c.best_metric = "accuracy"       # eval metric that picks the best checkpoint
+  c.best_mode = "max"              # 'max' | 'min'
+  c.log_every = 50                 # steps between log lines (the progress bar: every step)
+  c.num_devices = config_dict.placeholder(int)         # None: all local devices
+  c.distributed = False            # jax.distributed.initialize() (multi-host)
+  c.final_eval = ml_collections.ConfigDict({
+      "max_train_examples": 10_000,  # training examples in the final feature metrics
+      "plot": True,                  # 2-D feature scatter plots (PCA above 2-D), w_K plot
+      "extra_datasets": ()})         # entries made by extra_dataset()
+  # A run's workdir / checkpoints folder / step whose model params and batch_stats start
+  # this run (step, optimizer and loss params start fresh); init_from_skip: parameter
+  # paths (e.g. 'head') kept at their fresh init (disc_jax.train.checkpoint).
+  c.init_from = config_dict.placeholder(str)
+  c.init_from_skip = ()
+  return c
 
 
 def to_plain(value: Any) -> Any:
@@ -35,219 +147,107 @@ def to_plain(value: Any) -> Any:
   {'a': [{'b': 1}]}
   """
   if isinstance(value, (ml_collections.ConfigDict, Mapping)):
-    items = value.items() if isinstance(value, Mapping) else value.items()
-    return {k: to_plain(v) for k, v in items}
-  if isinstance(value, (list, tuple)):
-    return type(value)(to_plain(v) for v in value) if isinstance(value, tuple) else [
-        to_plain(v) for v in value]
+    return {k: to_plain(v) for k, v in value.items()}
+  if isinstance(value, tuple):
+    return tuple(to_plain(v) for v in value)
+  if isinstance(value, list):
+    return [to_plain(v) for v in value]
   if isinstance(value, ml_collections.FieldReference):
     return to_plain(value.get())
   return value
 
 
-def _schema() -> dict[str, Any]:
-  return to_plain(schema.get_config())
-
-
-def _aux_defaults() -> dict[str, Any]:
-  return copy.deepcopy(schema.AUX_LOSS_DEFAULTS)
-
-
-def _declared_classes(name: str, kwargs: Mapping[str, Any]) -> int:
-  """A dataset's class count: its registry entry's, unless its kwargs set one (synthetic)."""
-  return int(dict(kwargs).get("num_classes", data_lib.dataset_info(name).num_classes))
-
-
-def _dataset_classes(ds: Mapping[str, Any]) -> int:
-  """The model's class count for a plain ``dataset`` section (after any class subset)."""
-  total = _declared_classes(ds["name"], ds["kwargs"])
+def num_classes_of(config) -> int:
+  """The model's class count: the dataset's (its kwargs may set one), or C of a class subset."""
+  ds = config.dataset
+  total = int(dict(ds.kwargs).get("num_classes", data_lib.dataset_info(ds.name).num_classes))
   try:
-    return class_subset.subset_size(total, ds.get("class_subset"))
+    return class_subset.subset_size(total, to_plain(ds.class_subset))
   except ValueError as e:
     raise ValueError(f"config.dataset.{e}") from None
 
 
-def _check_extra_datasets(plain: Mapping[str, Any], num_classes: int) -> None:
-  """``final_eval.extra_datasets``: entry keys, names, prefixes, label space (see extra_eval)."""
-  entries = plain["final_eval"]["extra_datasets"]
-  where = "config.final_eval.extra_datasets"
-  if not isinstance(entries, (list, tuple)):
-    raise ValueError(f"{where} must be a tuple of entries made by configs.base.extra_dataset, "
-                     f"got {entries!r}")
-  if entries and plain["dataset"].get("class_subset") is not None:
-    raise ValueError(f"{where} cannot be combined with config.dataset.class_subset (the extra "
-                     "datasets' labels are not relabelled); drop one of the two")
-  prefixes = []
-  for i, entry in enumerate(entries):
-    if not isinstance(entry, dict):
-      raise ValueError(f"{where}[{i}] must be a dict made by configs.base.extra_dataset, "
-                       f"got {entry!r}")
-    _check_keys(entry, schema.EXTRA_DATASET_DEFAULTS, f"{where}[{i}]")
-    entry = {**schema.EXTRA_DATASET_DEFAULTS, **entry}
-    try:
-      classes = _declared_classes(entry["name"], entry["kwargs"])
-    except ValueError as e:
-      raise ValueError(f"{where}[{i}].name: {e}") from None
-    if not isinstance(entry["split"], str) or not entry["split"]:
-      raise ValueError(f"{where}[{i}].split must be a split name such as 'test', "
-                       f"got {entry['split']!r}")
-    if classes > num_classes:
-      raise ValueError(f"{where}[{i}] ({entry['name']!r}) has {classes} classes but the model "
-                       f"has {num_classes}; evaluate only datasets labelled in the training "
-                       "label space")
-    prefixes.append(entry["prefix"] or entry["name"])
-  repeated = sorted({p for p in prefixes if prefixes.count(p) > 1})
-  if repeated:
-    raise ValueError(f"{where}: metric prefix(es) {repeated} repeat; give the entries "
-                     "distinct 'prefix' values")
-
-
-def _check_init_from(plain: Mapping[str, Any]) -> None:
-  path, skip = plain["init_from"], plain["init_from_skip"]
-  if path is not None and (not isinstance(path, str) or not path):
-    raise ValueError(f"config.init_from must be a checkpoint path (str) or None, got {path!r}")
-  if isinstance(skip, str) or not isinstance(skip, (list, tuple)) or not all(
-      isinstance(s, str) and s for s in skip):
-    raise ValueError(f"config.init_from_skip must be a list of parameter paths such as "
-                     f"['head'], got {skip!r}")
-
-
-def merge(config: ml_collections.ConfigDict, partial: Mapping[str, Any]
-          ) -> ml_collections.ConfigDict:
-  """A copy of ``config`` with ``partial`` merged in (sections recursively, kwargs/lists replaced).
-
-  >>> merge(schema.get_config(), {"optimizer": {"learning_rate": 0.1}}).optimizer.name
-  'adam'
-  """
-  out = to_plain(config)
-
-  def rec(dst: dict, src: Mapping[str, Any], path: str):
-    for key, value in src.items():
-      if isinstance(value, (Mapping, ml_collections.ConfigDict)) and key not in _FREE and \
-          isinstance(dst.get(key), dict) and key != "runs":
-        rec(dst[key], value, f"{path}{key}.")
-      else:
-        dst[key] = to_plain(value)
-
-  rec(out, to_plain(partial), "")
-  out["runs"] = {}
-  return ml_collections.ConfigDict(out)
-
-
-def _check_keys(got: Mapping[str, Any], want: Mapping[str, Any], where: str) -> None:
+def _check_keys(got: Any, want: Mapping[str, Any], where: str) -> None:
+  if not isinstance(got, Mapping):
+    raise ValueError(f"{where} must be a ConfigDict with keys {sorted(want)}, got {got!r}")
   unknown = sorted(set(got) - set(want))
   if unknown:
     raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(want)}")
+  for key, value in want.items():
+    if isinstance(value, Mapping) and value and key != "kwargs" and key in got:
+      _check_keys(got[key], value, f"{where}.{key}")
 
 
-def _positive(config, key: str, allow_none: bool = False, allow_zero: bool = False) -> None:
-  value = config.get(key)
-  if value is None and allow_none:
-    return
-  ok = isinstance(value, int) and not isinstance(value, bool) and (
-      value >= 0 if allow_zero else value > 0)
-  if not ok:
-    raise ValueError(f"config.{key} must be a {'non-negative' if allow_zero else 'positive'} "
-                     f"int{' or None' if allow_none else ''}, got {value!r}")
-
-
-def validate(config: ml_collections.ConfigDict) -> list[objective.Term]:
-  """Checks ``config`` (see module docstring); returns its auxiliary terms."""
-  plain = to_plain(config)
-  want = _schema()
-  _check_keys(plain, want, "config")
-  for section in _FIXED_SECTIONS:
-    if not isinstance(plain.get(section), dict):
-      raise ValueError(f"config.{section} must be a ConfigDict with keys "
-                       f"{sorted(want[section])}, got {plain.get(section)!r}")
-    _check_keys(plain[section], want[section], f"config.{section}")
-
-  ds = plain["dataset"]
-  try:
-    info = data_lib.dataset_info(ds["name"])
-  except ValueError as e:
-    raise ValueError(f"config.dataset.name: {e}") from None
-  num_classes = _dataset_classes(ds)
-  if ds["sampler"] not in ("random", "balanced"):
-    raise ValueError(f"config.dataset.sampler must be 'random' or 'balanced', "
-                     f"got {ds['sampler']!r}")
-  try:
-    data_lib.parse_augment(tuple(plain["augment"]))
-  except ValueError as e:
-    raise ValueError(f"config.augment: {e}") from None
-
-  _check_extra_datasets(plain, num_classes)
-  _check_init_from(plain)
-  try:
-    model = models.get_model(plain["model"]["name"], num_classes=num_classes,
-                             **plain["model"]["kwargs"])
-  except ValueError as e:
-    raise ValueError(f"config.model: {e}") from None
-
-  for key in ("batch_size", "num_epochs", "log_every", "keep_checkpoints"):
-    _positive(plain, key)
-  for key in ("eval_batch_size", "num_steps", "eval_every", "num_devices"):
-    _positive(plain, key, allow_none=True)
-  _positive(plain, "checkpoint_every", allow_none=True, allow_zero=True)
+def _check_numbers(plain: Mapping[str, Any]) -> None:
+  for key in ("batch_size", "num_epochs", "log_every", "keep_checkpoints", "eval_batch_size",
+              "num_steps", "eval_every", "num_devices", "checkpoint_every"):
+    value = plain[key]
+    zero_ok = key == "checkpoint_every"
+    if value is None and key not in ("batch_size", "num_epochs", "log_every", "keep_checkpoints"):
+      continue
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= (0 if zero_ok else 1)):
+      raise ValueError(f"config.{key} must be a {'non-negative' if zero_ok else 'positive'} "
+                       f"int, got {value!r}")
+  lrs = [("optimizer.learning_rate", plain["optimizer"]["learning_rate"])]
+  lrs += [(f"aux_losses[{i}].param_optimizer.learning_rate", e["param_optimizer"]["learning_rate"])
+          for i, e in enumerate(plain["aux_losses"]) if e["param_optimizer"]["name"] != "shared"]
+  for key, lr in lrs:
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+      raise ValueError(f"config.{key} must be a finite number > 0, got {lr!r}")
   if plain["best_mode"] not in ("max", "min"):
     raise ValueError(f"config.best_mode must be 'max' or 'min', got {plain['best_mode']!r}")
 
-  opt = plain["optimizer"]
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks ``config`` (see the module docstring); raises ValueError naming the field."""
+  from disc_jax.train import evaluate, objective, state, step  # noqa: PLC0415 (cycle)
+
+  plain = to_plain(config)
+  _check_keys(plain, to_plain(get_config()), "config")
+  entry = to_plain(aux_loss("x"))
+  for i, e in enumerate(plain["aux_losses"]):
+    _check_keys(e, entry, f"config.aux_losses[{i}]")
+  extra = to_plain(extra_dataset("x"))
+  for i, e in enumerate(plain["final_eval"]["extra_datasets"]):
+    _check_keys(e, extra, f"config.final_eval.extra_datasets[{i}]")
+  _check_numbers(plain)
+  ds = config.dataset
   try:
-    optim.check_optimizer(opt["name"], opt["kwargs"])
-    optim.check_schedule(plain["schedule"]["name"], plain["schedule"]["kwargs"])
+    info = data_lib.dataset_info(ds.name)
   except ValueError as e:
-    raise ValueError(f"config.optimizer/schedule: {e}") from None
-
-  cls = plain["classification_loss"]
+    raise ValueError(f"config.dataset.name: {e}") from None
+  num_classes = num_classes_of(config)
+  if ds.sampler not in ("random", "balanced"):
+    raise ValueError(f"config.dataset.sampler must be 'random' or 'balanced', got {ds.sampler!r}")
   try:
-    classification.check_kwargs(cls["name"], cls["kwargs"], float(plain["label_smoothing"]))
+    data_lib.parse_augment(tuple(config.augment))
   except ValueError as e:
-    raise ValueError(f"config.classification_loss: {e}") from None
-
-  aux_defaults = _aux_defaults()
-  entries = plain["aux_losses"]
-  if not isinstance(entries, (list, tuple)):
-    raise ValueError(f"config.aux_losses must be a list of entries made by configs.base.aux_loss, "
-                     f"got {type(entries).__name__}")
-  for i, entry in enumerate(entries):
-    if not isinstance(entry, dict):
-      raise ValueError(f"config.aux_losses[{i}] must be a dict/ConfigDict, got {entry!r}")
-    _check_keys(entry, aux_defaults, f"config.aux_losses[{i}]")
-    popt = entry.get("param_optimizer", {})
-    _check_keys(popt, aux_defaults["param_optimizer"], f"config.aux_losses[{i}].param_optimizer")
-    if popt.get("name", "shared") != "shared":
-      try:
-        optim.check_optimizer(popt["name"], popt.get("kwargs", {}))
-      except ValueError as e:
-        raise ValueError(f"config.aux_losses[{i}].param_optimizer: {e} (or 'shared')") from None
-  terms = objective.build_terms(entries)
-
-  needs_head = classification.get(cls["name"]).needs_head or any(
-      t.loss.name == "group_softmax" for t in terms)
-  if needs_head:
-    # The shape the model sees: a 'synthetic' set's own image_shape, resized by image_size.
-    shape = tuple(ds["kwargs"].get("image_shape", info.image_shape))
-    if ds.get("image_size"):
-      shape = (int(ds["image_size"]), int(ds["image_size"]), shape[-1])
-    shapes = jax.eval_shape(lambda: models.init_variables(model, jax.random.PRNGKey(0), shape))
-    if "head" not in shapes["params"]:
-      raise ValueError(f"config: the loss needs the classifier params['head'] but model "
-                       f"{plain['model']['name']!r} has no 'head' layer; pick another model")
-
-  for name, run in plain["runs"].items():
-    if not isinstance(run, dict):
-      raise ValueError(f"config.runs.{name} must be a partial config dict, got {run!r}")
-    if "runs" in run:
-      raise ValueError(f"config.runs.{name}: runs cannot be nested")
+    raise ValueError(f"config.augment: {e}") from None
+  for kind, entry_ in [("optimizer", config.optimizer), ("schedule", config.schedule)] + [
+      ("optimizer", e.param_optimizer) for e in objective.entries(config)
+      if e.param_optimizer.name != "shared"]:
     try:
-      validate(merge(config, run))
+      state.with_defaults(kind, entry_.name, entry_.kwargs)
     except ValueError as e:
-      raise ValueError(f"config.runs.{name}: {e}") from None
-  return terms
-
-
-def num_classes_of(config: ml_collections.ConfigDict) -> int:
-  """The model's class count: the dataset's (a synthetic set may override it), or C of
-  ``dataset.class_subset``."""
-  return _dataset_classes(to_plain(config.dataset))
+      raise ValueError(f"config.{kind}: {e}") from None
+  objective.check_entries(config)
+  evaluate.check_extra_datasets(config, num_classes)
+  try:
+    model = models.get_model(config.model.name, num_classes=num_classes, **to_plain(config.model.kwargs))
+  except (ValueError, TypeError) as e:
+    raise ValueError(f"config.model: {e}") from None
+  # One train step, abstractly: every name, kwarg and shape meets its use here.
+  shape = tuple(dict(ds.kwargs).get("image_shape", info.image_shape))
+  if ds.image_size:
+    shape = (int(ds.image_size), int(ds.image_size), shape[-1])
+  tx, schedule = state.make_tx(config, steps_per_epoch=1, total_steps=1)
+  abstract = jax.eval_shape(lambda rng: state.create_state(
+      config, model, tx, rng=rng, input_shape=shape, num_classes=num_classes),
+      jax.random.PRNGKey(0))
+  batch = {"image": jax.ShapeDtypeStruct((config.batch_size, *shape), jnp.float32),
+           "label": jax.ShapeDtypeStruct((config.batch_size,), jnp.int32)}
+  if objective.needs_second_batch(config):
+    batch.update(image2=batch["image"], label2=batch["label"])
+  train_step = step.make_train_step(config, model, tx, schedule, num_classes=num_classes,
+                                    steps_per_epoch=1)
+  jax.eval_shape(train_step, abstract, batch)

@@ -1,38 +1,44 @@
-"""Evaluation passes: periodic accuracy/CE, and the final metrics and feature plots.
+"""Evaluation passes: periodic accuracy/CE, the final metrics and plots, extra datasets.
 
-Periodic eval (:func:`evaluate`) sums the jitted ``eval_step`` over one padded pass
-of the eval pipeline: ``accuracy`` and ``cross_entropy`` (test CE, ITRA Table 1).
+Periodic eval (:func:`evaluate`) sums the jitted eval step over one padded pass of an
+eval pipeline: ``accuracy`` and ``cross_entropy`` (test CE, ITRA Table 1), each test
+example counted once (the padding rows of the last batch are masked out).
 
 The final evaluation (:func:`final_metrics`) collects logits and the 'features'
-intermediate of the test set and of (up to ``max_train_examples``) training examples
-in eval mode, then reports with :mod:`disc_jax.metrics`:
+intermediate of the test set and of (up to ``max_train_examples``) training examples in
+eval mode, then reports with :mod:`disc_jax.metrics`:
 
-* ``accuracy``, ``cross_entropy`` (test);
+* ``accuracy``, ``cross_entropy`` (test), ``train/accuracy``;
 * ``intra_class_std`` (σ²R eq. 12, NaN-mean over classes), ``fisher_score``,
   ``mean_abs_correlation`` of the test features, and ``train/intra_class_std``;
-* per class k, ``intra_class_std/class_<k>`` (test) and ``train/intra_class_std/class_<k>``
-  (train): I_k of eq. 12 (σ²R Tables 1-2), NaN for a class with fewer than 2 examples.
-  Only when ``num_classes <= PER_CLASS_MAX_CLASSES`` (100, e.g. CIFAR-100's 100), so that
-  the summaries of 257/397/1000-class runs stay readable (2 x K extra scalars);
+* per class k, ``intra_class_std/class_<k>`` and ``train/intra_class_std/class_<k>``
+  (σ²R Tables 1-2), when ``num_classes <= PER_CLASS_MAX_CLASSES`` so that 257- to
+  1000-class summaries stay readable;
 * ``nearest_centroid_accuracy/train`` -- test features against the class means of the
-  training features -- and ``nearest_centroid_accuracy/<term>`` against each learned
-  set of centers/centroids (intra-class variance paper, Tables 1-2), only when the term
-  reads 'features';
-* a 2-D scatter of the train and test features (PCA above 2 dims), ``features_*.png``.
+  training features -- and ``nearest_centroid_accuracy/<term>`` against each learned set
+  of centers/centroids (intra-class variance paper, Tables 1-2);
+* 2-D scatter plots of the train and test features (PCA above 2-D), ``features_*.png``.
+
+Extra datasets (``config.final_eval.extra_datasets``): the Gini paper's cross-domain
+column scores a CIFAR-100 model on the 12 Caltech-101 categories CIFAR-100 shares
+('caltech101_cifar100', labelled with CIFAR-100 ids). Each adds ``<prefix>/accuracy`` and
+``<prefix>/cross_entropy``. Choices: the *training* dataset's mean/std normalise it (the
+model was trained on inputs standardised with them); images are resized to the training
+size and must have its channel count; labels must already be in the model's label space
+(checked when the run is built, so a mismatch fails before training).
 """
 
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from disc_jax import data as data_lib
 from disc_jax import metrics as metrics_lib
 from disc_jax import plots
-from disc_jax.train.objective import Term
-
+from disc_jax.data.source import source_labels
 
 PER_CLASS_MAX_CLASSES = 100
 
@@ -40,9 +46,6 @@ PER_CLASS_MAX_CLASSES = 100
 def intra_class_std_metrics(features: np.ndarray, labels: np.ndarray, num_classes: int,
                             prefix: str = "") -> dict[str, float]:
   """``{prefix + 'intra_class_std': NaN-mean, prefix + 'intra_class_std/class_<k>': I_k}``.
-
-  I_k is σ²R eq. 12 (:func:`disc_jax.metrics.intra_class_std`); the per-class keys only
-  when ``num_classes <= PER_CLASS_MAX_CLASSES``.
 
   >>> x = np.array([[0., 0.], [2., 0.], [0., 0.], [0., 3.], [0., 6.]])
   >>> m = intra_class_std_metrics(x, np.array([0, 0, 1, 1, 1]), 2, prefix="train/")
@@ -58,11 +61,11 @@ def intra_class_std_metrics(features: np.ndarray, labels: np.ndarray, num_classe
   return out
 
 
-def evaluate(steps, state, pipeline) -> dict[str, float]:
+def evaluate(eval_step: Callable, shard: Callable, state, pipeline) -> dict[str, float]:
   """``{'accuracy', 'cross_entropy', 'count'}`` over one pass of an eval pipeline."""
   totals = {"correct": 0.0, "ce_sum": 0.0, "count": 0.0}
   for batch in pipeline.batches():
-    sums = steps.eval(state, steps.shard_batch(batch))
+    sums = eval_step(state, shard(batch))
     for k in totals:
       totals[k] += float(sums[k])
   n = totals["count"] or float("nan")
@@ -70,13 +73,13 @@ def evaluate(steps, state, pipeline) -> dict[str, float]:
           "count": totals["count"]}
 
 
-def collect(steps, state, pipeline, max_examples: int | None = None
-            ) -> metrics_lib.EvalAccumulator:
-  """Runs ``predict`` over an eval pipeline; returns the accumulator with the features."""
+def collect(predict_step: Callable, shard: Callable, state, pipeline,
+            max_examples: int | None = None) -> metrics_lib.EvalAccumulator:
+  """Runs the predict step over an eval pipeline; returns the accumulator with the features."""
   acc = metrics_lib.EvalAccumulator()
   seen = 0
   for batch in pipeline.batches():
-    logits, feats = steps.predict(state, steps.shard_batch({"image": batch["image"]})["image"])
+    logits, feats = predict_step(state, shard({"image": batch["image"]})["image"])
     acc.update(np.asarray(logits), batch["label"], batch["mask"], features=np.asarray(feats))
     seen += int(batch["mask"].sum())
     if max_examples is not None and seen >= max_examples:
@@ -84,30 +87,22 @@ def collect(steps, state, pipeline, max_examples: int | None = None
   return acc
 
 
-def learned_centers(terms: Sequence[Term], loss_params: Mapping[str, Any]) -> dict[str, np.ndarray]:
-  """The learned centers/centroids of the terms that read 'features' (label -> [C, D])."""
-  out = {}
-  for term in terms:
-    if term.input != "features":
-      continue
-    for pname in ("centers", "centroids"):
-      if pname in loss_params.get(term.label, {}):
-        out[term.label] = np.asarray(loss_params[term.label][pname])
-  return out
-
-
-def final_metrics(steps, state, *, train_pipeline, test_pipeline, terms: Sequence[Term],
-                  num_classes: int, max_train_examples: int, plot_dir: str | pathlib.Path | None,
-                  title: str = "", class_names: Sequence[str] | None = None
+def final_metrics(predict_step: Callable, shard: Callable, state, *, train_pipeline,
+                  test_pipeline, centers: Mapping[str, np.ndarray], num_classes: int,
+                  max_train_examples: int, plot_dir: str | pathlib.Path | None, title: str = "",
+                  class_names: Sequence[str] | None = None
                   ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-  """The final metrics (see module docstring) and the collected feature arrays."""
-  test = collect(steps, state, test_pipeline)
-  train = collect(steps, state, train_pipeline, max_train_examples)
+  """The final metrics (module docstring) and the collected feature arrays.
+
+  ``centers``: the run's learned centers/centroids by term label.
+  """
+  test = collect(predict_step, shard, state, test_pipeline)
+  train = collect(predict_step, shard, state, train_pipeline, max_train_examples)
   test_x, test_y = test.features()
   train_x, train_y = train.features()
   out = {k: v for k, v in test.result().items() if k != "count"}
   centroids = {"train": metrics_lib.class_centroids(train_x, train_y, num_classes)}
-  centroids.update(learned_centers(terms, state.loss_params))
+  centroids.update({k: np.asarray(v) for k, v in centers.items()})
   out.update(metrics_lib.feature_metrics(test_x, test_y, num_classes, centroids=centroids))
   out.update(intra_class_std_metrics(test_x, test_y, num_classes))
   out.update(intra_class_std_metrics(train_x, train_y, num_classes, prefix="train/"))
@@ -115,8 +110,71 @@ def final_metrics(steps, state, *, train_pipeline, test_pipeline, terms: Sequenc
   arrays = {"train_features": train_x, "train_labels": train_y, "test_features": test_x,
             "test_labels": test_y}
   if plot_dir is not None:
-    plot_dir = pathlib.Path(plot_dir)
     for split, (x, y) in {"train": (train_x, train_y), "test": (test_x, test_y)}.items():
-      plots.scatter_features_2d(x, y, plot_dir / f"features_{split}.png",
+      plots.scatter_features_2d(x, y, pathlib.Path(plot_dir) / f"features_{split}.png",
                                 title=f"{title} ({split})".strip(), class_names=class_names)
   return out, arrays
+
+
+def prefix_of(entry: Mapping) -> str:
+  """The metric prefix of an extra dataset: its ``prefix`` or, if empty, its name.
+
+  >>> prefix_of({"name": "caltech101_cifar100", "prefix": ""})
+  'caltech101_cifar100'
+  """
+  return str(entry.get("prefix") or entry["name"])
+
+
+def check_extra_datasets(config, num_classes: int) -> None:
+  """The extra datasets' names, splits, prefixes and label spaces (no data read)."""
+  where = "config.final_eval.extra_datasets"
+  entries = list(config.final_eval.extra_datasets)
+  if entries and config.dataset.class_subset is not None:
+    raise ValueError(f"{where} cannot be combined with config.dataset.class_subset (the extra "
+                     "datasets' labels are not relabelled); drop one of the two")
+  for i, e in enumerate(entries):
+    try:
+      classes = int(dict(e.kwargs).get("num_classes", data_lib.dataset_info(e.name).num_classes))
+    except ValueError as err:
+      raise ValueError(f"{where}[{i}].name: {err}") from None
+    if not isinstance(e.split, str) or not e.split:
+      raise ValueError(f"{where}[{i}].split must be a split name such as 'test', got {e.split!r}")
+    if classes > num_classes:
+      raise ValueError(f"{where}[{i}] ({e.name!r}) has {classes} classes but the model has "
+                       f"{num_classes}; evaluate only datasets labelled in the training label space")
+  prefixes = [prefix_of(e) for e in entries]
+  repeated = sorted({p for p in prefixes if prefixes.count(p) > 1})
+  if repeated:
+    raise ValueError(f"{where}: metric prefix(es) {repeated} repeat; give the entries "
+                     "distinct 'prefix' values")
+
+
+def extra_pipelines(config, *, image_shape: tuple[int, int, int], num_classes: int,
+                    batch_size: int, num_shards: int) -> dict[str, data_lib.Pipeline]:
+  """``{prefix: eval Pipeline}`` of every extra dataset (module docstring).
+
+  Raises ValueError when an entry's images have another channel count than the model's,
+  when it is empty, or when a label is >= ``num_classes``.
+  """
+  train_info = data_lib.dataset_info(config.dataset.name)
+  out = {}
+  for i, e in enumerate(config.final_eval.extra_datasets):
+    where = f"config.final_eval.extra_datasets[{i}] ({e.name!r}, split {e.split!r})"
+    source = data_lib.load_source(
+        e.name, e.split, data_dir=e.data_dir if e.data_dir is not None else config.dataset.data_dir,
+        manual_dir=e.manual_dir if e.manual_dir is not None else config.dataset.manual_dir,
+        **dict(e.kwargs))
+    if source.image_shape[-1] != image_shape[-1]:
+      raise ValueError(f"{where}: images have {source.image_shape[-1]} channels but the model "
+                       f"takes {image_shape[-1]}; evaluate a dataset of the training kind")
+    labels = source_labels(source)
+    if labels.size == 0:
+      raise ValueError(f"{where}: the split has no examples; name a non-empty split")
+    if labels.max() >= num_classes or labels.min() < 0:
+      raise ValueError(f"{where}: labels range over [{labels.min()}, {labels.max()}] but the "
+                       f"model has {num_classes} classes; an extra dataset must be labelled in "
+                       "the training label space (e.g. 'caltech101_cifar100' for CIFAR-100)")
+    out[prefix_of(e)] = data_lib.Pipeline(
+        source, batch_size=batch_size, train=False, mean=train_info.mean, std=train_info.std,
+        num_shards=num_shards, image_size=tuple(image_shape[:2]))
+  return out

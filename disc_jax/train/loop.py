@@ -1,23 +1,22 @@
-"""``train_and_evaluate(config, workdir)``: data, init/restore, the step loop, eval, final metrics.
+"""``train_and_evaluate(config, workdir)``: validate, build, init/restore, loop, evaluate.
 
 A fresh run starts from random weights, or from another run's model weights when
-``config.init_from`` is set (:mod:`.init_from`); after training, the final metrics are
+``config.init_from`` is set (:mod:`.checkpoint`); after training, the final metrics are
 computed on the eval split and on every ``config.final_eval.extra_datasets`` entry
-(:mod:`.extra_eval`). ``config.dataset.class_subset`` keeps C classes of both splits
-(:mod:`disc_jax.data.class_subset`).
+(:mod:`.evaluate`).
 
 One run writes into ``workdir``: ``config.json``, ``metrics.jsonl`` + ``tensorboard/``
-(:mod:`.logging`), ``checkpoints/`` (:mod:`.checkpoint`), ``final_metrics.json``,
-the feature plots ``features_{train,test}.png`` and, for features of at most
-``MAX_SAVED_FEATURE_DIM`` dims, ``features.npz``. Running the same command again
-resumes from the latest checkpoint with the data pipeline at the same step (a
-finished run only re-does the final eval).
+(:mod:`.logging`), ``checkpoints/`` (:mod:`.checkpoint`), ``final_metrics.json``, the
+feature plots ``features_{train,test}.png``, σ²R's ``w_K.png`` and, for features of at
+most ``MAX_SAVED_FEATURE_DIM`` dims, ``features.npz``. Running the same command again
+resumes from the latest checkpoint with the data pipeline at the same step (a finished
+run only re-does the final evaluation).
 
-Per step the host dispatches step s and then reads the metrics of step s-1 (so the
-device never waits for the host); at every eval/checkpoint/epoch boundary it reads the
-current metrics first, so a non-finite loss or gradient stops the run with a
-``FloatingPointError`` naming the terms before anything is saved. SIGTERM/SIGINT
-save a checkpoint at the next step and raise :class:`~.checkpoint.Interrupted`.
+Per step the host dispatches step s and then reads the metrics of step s-1 (so the device
+never waits for the host); at every eval/checkpoint/epoch boundary it reads the current
+metrics first, so a non-finite loss or gradient stops the run with a
+``FloatingPointError`` naming the terms before anything is saved. SIGTERM/SIGINT save a
+checkpoint at the next step and raise :class:`~.checkpoint.Interrupted`.
 """
 
 from __future__ import annotations
@@ -33,64 +32,65 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from disc_jax import data as data_lib
 from disc_jax import models
 from disc_jax import plots
 from disc_jax.train import checkpoint as ckpt_lib
-from disc_jax.train import classification, evaluate, extra_eval, init_from as init_from_lib
+from disc_jax.train import evaluate, objective
+from disc_jax.train import state as state_lib
 from disc_jax.train import step as step_lib
 from disc_jax.train.config import num_classes_of, to_plain, validate
 from disc_jax.train.logging import MetricLogger
-from disc_jax.train.objective import Term, needs_second_batch
-from disc_jax.train.state import Optimizers, TrainState, create_state, make_optimizers
 
-Callback = Callable[[int, TrainState, dict], None]
-# features.npz (final train/test features and labels) is written up to this width.
 MAX_SAVED_FEATURE_DIM = 64
+Callback = Callable[[int, Any, dict], None]
 
 
 @dataclasses.dataclass
 class Run:
-  """Everything built from a config before the first step."""
+  """A built run: its data, model and jitted steps on the ('data',) mesh."""
 
   config: ml_collections.ConfigDict
-  terms: list[Term]
   num_classes: int
   model: Any
+  mesh: Any
   train_pipeline: data_lib.Pipeline
   eval_pipeline: data_lib.Pipeline
   train_eval_pipeline: data_lib.Pipeline
+  extra_pipelines: dict[str, data_lib.Pipeline]
   total_steps: int
-  optimizers: Optimizers
-  steps: step_lib.Steps
-  init: Callable[[], TrainState]
-  extra_pipelines: dict[str, data_lib.Pipeline] = dataclasses.field(default_factory=dict)
+  train_step: Callable
+  eval_step: Callable
+  predict_step: Callable
+  init: Callable[[], state_lib.TrainState]
 
   @property
   def steps_per_epoch(self) -> int:
     return self.train_pipeline.steps_per_epoch
 
+  def shard(self, batch) -> dict[str, jax.Array]:
+    return step_lib.shard_batch(self.mesh, batch)
 
-def build(config: ml_collections.ConfigDict, terms: Sequence[Term] | None = None) -> Run:
-  """Validates ``config`` and builds the pipelines, model, optimizers and jitted steps."""
-  terms = list(validate(config) if terms is None else terms)
+
+def build(config: ml_collections.ConfigDict) -> Run:
+  """The pipelines, model, optimizer and jitted steps of a validated ``config``."""
   mesh = step_lib.make_mesh(config.num_devices)
-  n_dev = mesh.size
   ds = config.dataset
   src_kw = dict(data_dir=ds.data_dir, manual_dir=ds.manual_dir, **to_plain(ds.kwargs))
   train_src = data_lib.load_source(ds.name, ds.train_split, **src_kw)
   eval_src = data_lib.load_source(ds.name, ds.eval_split, **src_kw)
-  if ds.class_subset is not None:   # one class list for both splits (disc_jax.data.class_subset)
+  if ds.class_subset is not None:   # one class list for both splits
     classes = data_lib.choose_classes(train_src.num_classes, to_plain(ds.class_subset))
     train_src = data_lib.ClassSubsetSource(train_src, classes)
     eval_src = data_lib.ClassSubsetSource(eval_src, classes)
   eval_bs = config.eval_batch_size or config.batch_size
-  pipe_kw = dict(num_shards=n_dev, image_size=ds.image_size)
+  pipe_kw = dict(num_shards=mesh.size, image_size=ds.image_size)
   train_pipe = data_lib.Pipeline(
       train_src, batch_size=config.batch_size, seed=config.seed, train=True,
       augment=tuple(config.augment), sampler=ds.sampler, min_per_class=ds.min_per_class,
-      second_batch=needs_second_batch(terms), **pipe_kw)
+      second_batch=objective.needs_second_batch(config), **pipe_kw)
   eval_pipe = data_lib.Pipeline(eval_src, batch_size=eval_bs, train=False, **pipe_kw)
   train_eval_pipe = data_lib.Pipeline(train_src, batch_size=eval_bs, train=False, **pipe_kw)
   num_classes = num_classes_of(config)
@@ -98,32 +98,34 @@ def build(config: ml_collections.ConfigDict, terms: Sequence[Term] | None = None
   total = int(config.num_steps or config.num_epochs * spe)
   model = models.get_model(config.model.name, num_classes=num_classes,
                            **to_plain(config.model.kwargs))
-  optimizers = make_optimizers(config, terms, steps_per_epoch=spe, total_steps=total)
-  cls_loss = classification.classification_loss(
-      config.classification_loss.name, to_plain(config.classification_loss.kwargs),
-      float(config.label_smoothing))
-  steps = step_lib.jit_steps(
-      mesh,
-      step_lib.make_train_step(model, cls_loss, terms, optimizers, num_classes=num_classes,
+  tx, schedule = state_lib.make_tx(config, steps_per_epoch=spe, total_steps=total)
+  rep, rows = NamedSharding(mesh, P()), NamedSharding(mesh, P(step_lib.DATA_AXIS))
+  train_step = jax.jit(
+      step_lib.make_train_step(config, model, tx, schedule, num_classes=num_classes,
                                steps_per_epoch=spe),
-      step_lib.make_eval_step(model), step_lib.make_predict_step(model), optimizers.plateau)
+      in_shardings=(rep, rows), out_shardings=(rep, rep), donate_argnums=(0,))
+  eval_step = jax.jit(step_lib.make_eval_step(model), in_shardings=(rep, rows),
+                      out_shardings=rep)
+  # Predictions come back replicated so every process can read them (multi-host).
+  predict_step = jax.jit(step_lib.make_predict_step(model), in_shardings=(rep, rows),
+                         out_shardings=(rep, rep))
   input_shape = train_pipe.image_shape
-  extra = extra_eval.build_pipelines(config, image_shape=input_shape, num_classes=num_classes,
-                                     batch_size=eval_bs, num_shards=n_dev)
+  extra = evaluate.extra_pipelines(config, image_shape=input_shape, num_classes=num_classes,
+                                   batch_size=eval_bs, num_shards=mesh.size)
 
-  def init() -> TrainState:
+  def init() -> state_lib.TrainState:
     def fn(rng):
-      return create_state(model, optimizers, terms, rng=rng, input_shape=input_shape,
-                          num_classes=num_classes)
+      return state_lib.create_state(config, model, tx, rng=rng, input_shape=input_shape,
+                                    num_classes=num_classes)
 
-    return jax.jit(fn, out_shardings=steps.replicated)(jax.random.PRNGKey(config.seed))
+    return jax.jit(fn, out_shardings=rep)(jax.random.PRNGKey(config.seed))
 
-  return Run(config, terms, num_classes, model, train_pipe, eval_pipe, train_eval_pipe, total,
-             optimizers, steps, init, extra)
+  return Run(config, num_classes, model, mesh, train_pipe, eval_pipe, train_eval_pipe, extra,
+             total, train_step, eval_step, predict_step, init)
 
 
 def _nonfinite_message(step: int, m: dict[str, float]) -> str:
-  bad = {k: v for k, v in m.items() if (k == "loss" or k == "cls_loss" or k.startswith("loss/"))
+  bad = {k: v for k, v in m.items() if (k in ("loss", "cls_loss") or k.startswith("loss/"))
          and not math.isfinite(v)}
   terms = ", ".join(f"{k}={v}" for k, v in bad.items() if k != "loss")
   if terms:
@@ -134,18 +136,16 @@ def _nonfinite_message(step: int, m: dict[str, float]) -> str:
           f"loss term was finite ({finite}); lower the learning rate or clip gradients")
 
 
-def initialize_distributed(config: ml_collections.ConfigDict) -> None:
-  """``jax.distributed.initialize()`` once per process when ``config.distributed``.
+_DISTRIBUTED_READY = False
 
-  Must run before anything touches the XLA backend (so before :func:`validate`).
-  """
+
+def initialize_distributed(config: ml_collections.ConfigDict) -> None:
+  """``jax.distributed.initialize()`` once per process when ``config.distributed``
+  (before anything touches the XLA backend)."""
   global _DISTRIBUTED_READY
   if config.distributed and not _DISTRIBUTED_READY:
     jax.distributed.initialize()
     _DISTRIBUTED_READY = True
-
-
-_DISTRIBUTED_READY = False
 
 
 def _every(value: int | None, default: int) -> int:
@@ -161,6 +161,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   (host metrics as floats); they must not keep ``state`` (it is donated).
   """
   initialize_distributed(config)
+  validate(config)
   workdir = pathlib.Path(workdir).expanduser().absolute()
   run = build(config)
   lead = jax.process_index() == 0
@@ -170,24 +171,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   spe, total = run.steps_per_epoch, run.total_steps
   eval_every = _every(config.eval_every, spe)
   ckpt_every = _every(config.checkpoint_every, spe)
-  plateau_metric = dict(config.schedule.kwargs).get("metric", "train_loss")
-  steps = run.steps
   checkpointer = ckpt_lib.Checkpointer(workdir / "checkpoints", keep=config.keep_checkpoints,
                                        best_metric=config.best_metric, best_mode=config.best_mode)
   state = run.init()
-  meta = {"epoch_loss_sum": 0.0, "epoch_loss_count": 0}
+  meta: dict[str, Any] = {}
   restored = checkpointer.restore(state)
   if restored is not None:
     state, meta = restored
   elif config.init_from is not None:
-    state = init_from_lib.initialize(state, config.init_from, tuple(config.init_from_skip))
+    state = ckpt_lib.initialize(state, config.init_from, tuple(config.init_from_skip))
   start = int(state.step)
   logger = MetricLogger(workdir, total_steps=total, initial_step=start, enabled=lead,
                         progress=progress)
   if restored is not None:
     logger.message(f"resumed from {checkpointer.directory} at step {start}")
   elif config.init_from is not None:
-    logger.message(f"initialised the model from {init_from_lib.find_checkpoint(config.init_from)}"
+    logger.message(f"initialised the model from {ckpt_lib.find_checkpoint(config.init_from)}"
                    + (f" (kept fresh: {list(config.init_from_skip)})" if config.init_from_skip
                       else ""))
   t0 = time.time()
@@ -207,8 +206,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     if not m["finite"]:
       logger.write(done, m)
       raise FloatingPointError(_nonfinite_message(done, m))
-    meta["epoch_loss_sum"] += m["loss"]
-    meta["epoch_loss_count"] += 1
     if done % config.log_every == 0 or done == total:
       logger.write(done, {**m, "epoch": done / spe, "steps_per_s": (done - start) /
                           max(time.time() - t0, 1e-9)})
@@ -222,31 +219,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       batches = data_lib.prefetch(run.train_pipeline.batches(start_step=start))
       pending = None
       for step in range(start, total):
-        state, metrics = steps.train(state, steps.shard_batch(next(batches)))
+        state, metrics = run.train_step(state, run.shard(next(batches)))
         done = step + 1
         if pending is not None:
           process(*pending)
         pending = (done, metrics)
-        epoch_end = done % spe == 0
         do_eval = done % eval_every == 0 or done == total
         do_ckpt = (ckpt_every and done % ckpt_every == 0) or done == total or do_eval
-        if not (epoch_end or do_eval or do_ckpt or guard.requested or callbacks):
+        if not (done % spe == 0 or do_eval or do_ckpt or guard.requested or callbacks):
           continue
         process(*pending)
         pending = None
         evaluated = None
-        if do_eval or (epoch_end and steps.plateau and plateau_metric == "eval_loss"):
-          evaluated = evaluate.evaluate(steps, state, run.eval_pipeline)
+        if do_eval:
+          evaluated = evaluate.evaluate(run.eval_step, run.shard, state, run.eval_pipeline)
           logger.write(done, evaluated, split="eval")
           logger.message(f"step {done} (epoch {done / spe:.2f}): eval accuracy "
                          f"{evaluated['accuracy']:.4f}, "
                          f"cross-entropy {evaluated['cross_entropy']:.4f}")
-        if epoch_end and steps.plateau is not None:
-          value = (evaluated["cross_entropy"] if plateau_metric == "eval_loss" else
-                   meta["epoch_loss_sum"] / max(meta["epoch_loss_count"], 1))
-          state = steps.plateau(state, steps.replicate(np.float32(value)))
-        if epoch_end:
-          meta["epoch_loss_sum"], meta["epoch_loss_count"] = 0.0, 0
         if do_ckpt or guard.requested:
           meta["train_time_s"] = time_before + time.time() - t0
           checkpointer.save(done, state, meta=meta,
@@ -262,20 +252,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       checkpointer.close()
       raise
 
-  # The loop's wall time, periodic evals included, summed over resumed processes (up to
-  # each one's last checkpoint).
+  # The loop's wall time, periodic evals included, summed over resumed processes.
   this_process = time.time() - t0
-  train_time = time_before + this_process
   class_names = getattr(run.train_pipeline.source, "label_names", None)
-  objective_name = "+".join([config.classification_loss.name] + [t.label for t in run.terms])
+  name = "+".join([config.classification_loss.name] + objective.term_labels(objective.entries(config)))
+  title = f"{config.model.name} / {name}"
   final, arrays = evaluate.final_metrics(
-      steps, state, train_pipeline=run.train_eval_pipeline, test_pipeline=run.eval_pipeline,
-      terms=run.terms, num_classes=run.num_classes,
-      max_train_examples=config.final_eval.max_train_examples,
-      plot_dir=workdir if (config.final_eval.plot and lead) else None,
-      title=f"{config.model.name} / {objective_name}", class_names=class_names)
-  final.update(extra_eval.evaluate_all(steps, state, run.extra_pipelines))
-  final.update(step=float(int(state.step)), train_time_s=train_time,
+      run.predict_step, run.shard, state, train_pipeline=run.train_eval_pipeline,
+      test_pipeline=run.eval_pipeline, centers=objective.learned_centers(config, state.loss_params),
+      num_classes=run.num_classes, max_train_examples=config.final_eval.max_train_examples,
+      plot_dir=workdir if (config.final_eval.plot and lead) else None, title=title,
+      class_names=class_names)
+  for prefix, pipeline in run.extra_pipelines.items():
+    result = evaluate.evaluate(run.eval_step, run.shard, state, pipeline)
+    final.update({f"{prefix}/accuracy": result["accuracy"],
+                  f"{prefix}/cross_entropy": result["cross_entropy"]})
+  final.update(step=float(int(state.step)), train_time_s=time_before + this_process,
                steps_per_s=(int(state.step) - start) / max(this_process, 1e-9),
                # the median outvotes steps that waited for an evaluation or a checkpoint
                median_step_s=float(np.median(step_seconds)) if step_seconds else float("nan"))
@@ -285,7 +277,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     (workdir / "final_metrics.json").write_text(json.dumps(final, indent=2, sort_keys=True))
     if config.final_eval.plot:
       plots.growth_rates(workdir / "metrics.jsonl", workdir / "w_K.png",
-                         title=f"{config.model.name} / {objective_name}: σ²R w_K per class")
+                         title=f"{title}: σ²R w_K per class")
     if arrays["test_features"].shape[1] <= MAX_SAVED_FEATURE_DIM:
       names = np.asarray(class_names if class_names else [], dtype=str)
       np.savez_compressed(workdir / "features.npz", class_names=names, **arrays)

@@ -1,26 +1,42 @@
-"""TrainState and its construction: params, BN stats, loss params, optimizer states.
+"""TrainState and the papers' optimisers and learning-rate schedules, from optax.
 
 The trainable tree is ``{'params': model params, 'loss_params': {term: {name: array}}}``
-and one ``optax.multi_transform`` updates it: every leaf is labelled
+and one ``optax.multi_transform`` updates it. Each leaf is labelled (the rule per loss
+is :func:`disc_jax.train.objective.param_labels`):
 
-* ``'model'``       -- the model's optimizer and schedule (also loss params whose
-  ``param_optimizer`` is 'shared', e.g. the intra-class variance centroids, which the
-  paper trains with the network's Adam);
-* ``'aux:<term>'``  -- the term's own optimizer at a constant rate (σ²R: "a second Adam
-  optimizer for the parameters of our loss function and also for the center loss",
-  lr 0.1);
-* ``'frozen'``      -- no gradient update (``optax.set_to_zero``): center loss with the
-  Wen update, which the step applies itself.
+* ``'model'`` -- the model's optimizer and schedule (also loss params whose
+  ``param_optimizer`` is 'shared', e.g. the intra-class variance centroids);
+* ``'aux:<term>'`` -- the term's own optimizer at a constant rate (σ²R: "a second Adam
+  optimizer for the parameters of our loss function and also for the center loss");
+* ``'frozen'`` -- no gradient update (center loss with the Wen update).
 
-The reduce-on-plateau scale (:mod:`disc_jax.train.optim`) multiplies the 'model'
-updates only. The step's random key is ``fold_in(state.rng, state.step)``, so the
-state holds one fixed key and a resumed run draws the same keys.
+Optimisers (``config.optimizer.name``): ``'adam'`` (a nonzero ``weight_decay`` is L2
+added to the gradient first, as PyTorch's ``Adam(weight_decay=...)`` does),
+``'adamw'`` (decoupled decay), ``'adamax'`` (Gini CvT-7), ``'sgd'`` (momentum
+``kwargs.momentum``, weight decay added to the gradient before the momentum, as
+PyTorch's SGD does).
+
+Schedules (``config.schedule.name`` with ``config.schedule.kwargs``): ``'constant'``;
+``'piecewise_constant'`` (``boundaries_epochs``, ``scale`` applied at each); ``'cosine'``
+(``optax.cosine_decay_schedule`` to ``alpha`` · lr; σ²R's "cosine-like function to
+reduce the learning rate at each epoch", so ``per_epoch=True`` holds it within an
+epoch); ``'reduce_on_plateau'``: ``optax.contrib.reduce_on_plateau`` chained after the
+model's optimizer, fed the total loss of every step and comparing epoch means
+(``accumulation_size`` = steps per epoch): the scale drops by ``factor`` once
+``patience`` epochs in a row brought no relative improvement of ``rtol`` (Gini
+ResNet-17/18: "reduced it by a factor of 0.5 after 10 epochs of no improvement, with a
+threshold of 1e-2"). Its state lives in the optimizer state, so a resume is exact.
+optax applies the new scale from the epoch's last update on (PyTorch's
+``scheduler.step`` after the epoch, from the next one), and at the ``patience``-th bad
+epoch, as the paper's sentence reads.
+
+The step's random key is ``fold_in(state.rng, state.step)``: the state holds one fixed
+key and a resumed run draws the same keys.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import flax
@@ -29,10 +45,21 @@ import jax.numpy as jnp
 import optax
 
 from disc_jax import models
-from disc_jax.train import optim
-from disc_jax.train.objective import Term, init_loss_params
+from disc_jax.train import objective
 
-MODEL, FROZEN = "model", "frozen"
+OPTIMIZERS: dict[str, dict[str, Any]] = {   # name -> accepted kwargs and their defaults
+    "adam": {"b1": 0.9, "b2": 0.999, "eps": 1e-8},
+    "adamw": {"b1": 0.9, "b2": 0.999, "eps": 1e-8},
+    "adamax": {"b1": 0.9, "b2": 0.999, "eps": 1e-8},
+    "sgd": {"momentum": 0.9, "nesterov": False},
+}
+SCHEDULES: dict[str, dict[str, Any]] = {
+    "constant": {},
+    "piecewise_constant": {"boundaries_epochs": (), "scale": 0.1},
+    "cosine": {"alpha": 0.0, "per_epoch": True},
+    "reduce_on_plateau": {"factor": 0.5, "patience": 10, "rtol": 1e-2, "atol": 0.0,
+                          "cooldown": 0, "min_scale": 0.0},
+}
 
 
 @flax.struct.dataclass
@@ -43,8 +70,7 @@ class TrainState:
   params: Any                # model params
   batch_stats: Any           # BN running stats ({} for models without BN)
   loss_params: Any           # {term label: {'centers'|'growth'|'centroids': array}}
-  opt_state: Any             # multi_transform state
-  plateau: Any               # reduce_on_plateau state, or None
+  opt_state: Any             # multi_transform state (with the plateau scale, if any)
   rng: jax.Array             # base PRNG key (raw uint32[2])
 
   @property
@@ -52,48 +78,97 @@ class TrainState:
     return {"params": self.params, "loss_params": self.loss_params}
 
 
-@dataclasses.dataclass(frozen=True)
-class Optimizers:
-  """The optax pieces of a run: the multi_transform, its labels, schedule, plateau."""
-
-  tx: optax.GradientTransformation
-  labels: Any                                  # function: trainable tree -> label tree
-  schedule: optax.Schedule                     # model learning rate by step
-  plateau: optax.GradientTransformation | None
-
-
-def term_label(term: Term) -> str:
-  if term.wen:
-    return FROZEN
-  return f"aux:{term.label}" if term.own_optimizer else MODEL
+def with_defaults(kind: str, name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+  """The kwargs of optimizer/schedule ``name`` with defaults; ValueError on unknown ones."""
+  table = OPTIMIZERS if kind == "optimizer" else SCHEDULES
+  if name not in table:
+    raise ValueError(f"unknown {kind} {name!r}; valid choices: {sorted(table)}")
+  unknown = set(kwargs) - set(table[name])
+  if unknown:
+    raise ValueError(f"{kind} {name!r}: unknown kwargs {sorted(unknown)}; valid: "
+                     f"{sorted(table[name])}")
+  return {**table[name], **dict(kwargs)}
 
 
-def make_optimizers(config, terms: Sequence[Term], *, steps_per_epoch: int,
-                    total_steps: int) -> Optimizers:
-  """Builds the multi_transform from ``config.optimizer``/``config.schedule`` and the terms."""
+def make_schedule(learning_rate: float, name: str, kwargs: Mapping[str, Any], *,
+                  steps_per_epoch: int, total_steps: int) -> optax.Schedule:
+  """The learning rate as a function of the global step (before any plateau scale).
+
+  >>> s = make_schedule(0.1, "piecewise_constant", {"boundaries_epochs": (2,), "scale": 0.2},
+  ...                   steps_per_epoch=10, total_steps=100)
+  >>> round(float(s(19)), 4), round(float(s(20)), 4)
+  (0.1, 0.02)
+  """
+  kw = with_defaults("schedule", name, kwargs)
+  if name in ("constant", "reduce_on_plateau"):
+    return optax.constant_schedule(learning_rate)
+  if name == "piecewise_constant":
+    bounds = {int(e) * steps_per_epoch: float(kw["scale"]) for e in kw["boundaries_epochs"]}
+    return optax.piecewise_constant_schedule(learning_rate, bounds)
+  if kw["per_epoch"]:   # cosine, constant within an epoch
+    num_epochs = max(1, -(-total_steps // steps_per_epoch))
+    per_epoch = optax.cosine_decay_schedule(learning_rate, num_epochs, alpha=kw["alpha"])
+    return lambda step: per_epoch(step // steps_per_epoch)
+  return optax.cosine_decay_schedule(learning_rate, max(1, total_steps), alpha=kw["alpha"])
+
+
+def make_optimizer(name: str, learning_rate: float | optax.Schedule, *,
+                   weight_decay: float = 0.0,
+                   kwargs: Mapping[str, Any] | None = None) -> optax.GradientTransformation:
+  """One of the papers' optimisers (see the module docstring).
+
+  >>> tx = make_optimizer("sgd", 0.1, weight_decay=5e-4, kwargs={"momentum": 0.9})
+  >>> params = {"w": jnp.ones(2)}
+  >>> updates, _ = tx.update({"w": jnp.ones(2)}, tx.init(params), params)
+  >>> [round(float(u), 5) for u in updates["w"]]
+  [-0.10005, -0.10005]
+  """
+  kw = with_defaults("optimizer", name, kwargs or {})
+  if name == "adamw":
+    return optax.adamw(learning_rate, weight_decay=weight_decay, **kw)
+  if name == "sgd":
+    base = optax.sgd(learning_rate, momentum=kw["momentum"] or None, nesterov=kw["nesterov"])
+  elif name == "adam":
+    base = optax.adam(learning_rate, **kw)
+  else:
+    base = optax.adamax(learning_rate, **kw)
+  if weight_decay:
+    return optax.chain(optax.add_decayed_weights(weight_decay), base)
+  return base
+
+
+def make_tx(config, *, steps_per_epoch: int, total_steps: int
+            ) -> tuple[optax.GradientTransformationExtraArgs, optax.Schedule]:
+  """The run's multi_transform (its ``update`` takes ``value=`` the step's total loss)
+  and the model's learning-rate schedule."""
   opt, sched = config.optimizer, config.schedule
-  schedule = optim.make_schedule(opt.learning_rate, sched.name, dict(sched.kwargs),
-                                 steps_per_epoch=steps_per_epoch, total_steps=total_steps)
-  transforms = {
-      MODEL: optim.make_optimizer(opt.name, schedule, weight_decay=opt.weight_decay,
-                                  kwargs=dict(opt.kwargs)),
-      FROZEN: optax.set_to_zero(),
-  }
-  for term in terms:
-    if term.own_optimizer:
-      p = term.param_optimizer
-      transforms[f"aux:{term.label}"] = optim.make_optimizer(
-          p["name"], p["learning_rate"], weight_decay=p.get("weight_decay", 0.0),
-          kwargs=dict(p.get("kwargs", {})))
-  by_term = {t.label: term_label(t) for t in terms}
+  schedule = make_schedule(opt.learning_rate, sched.name, dict(sched.kwargs),
+                           steps_per_epoch=steps_per_epoch, total_steps=total_steps)
+  model_tx = make_optimizer(opt.name, schedule, weight_decay=opt.weight_decay,
+                            kwargs=dict(opt.kwargs))
+  if sched.name == "reduce_on_plateau":
+    kw = with_defaults("schedule", sched.name, sched.kwargs)
+    model_tx = optax.chain(model_tx, optax.contrib.reduce_on_plateau(
+        factor=kw["factor"], patience=kw["patience"], rtol=kw["rtol"], atol=kw["atol"],
+        cooldown=kw["cooldown"], min_scale=kw["min_scale"], accumulation_size=steps_per_epoch))
+  transforms = {objective.MODEL: model_tx, objective.FROZEN: optax.set_to_zero()}
+  for label, p in objective.own_optimizers(config).items():
+    transforms[label] = make_optimizer(p.name, p.learning_rate, weight_decay=p.weight_decay,
+                                       kwargs=dict(p.kwargs))
+  by_term = objective.param_labels(config)
 
   def labels(trainable):
-    return {"params": jax.tree.map(lambda _: MODEL, trainable["params"]),
+    return {"params": jax.tree.map(lambda _: objective.MODEL, trainable["params"]),
             "loss_params": {k: jax.tree.map(lambda _, k=k: by_term[k], v)
                             for k, v in trainable["loss_params"].items()}}
 
-  return Optimizers(optax.multi_transform(transforms, labels), labels, schedule,
-                    optim.make_plateau(sched.name, dict(sched.kwargs)))
+  return optax.multi_transform(transforms, labels), schedule
+
+
+def learning_rate(schedule: optax.Schedule, step: jax.Array, opt_state: Any) -> jax.Array:
+  """The model's effective learning rate at ``step``: the schedule times the plateau scale."""
+  scale = optax.tree_utils.tree_get(opt_state, "scale", default=1.0)
+  return jnp.asarray(schedule(step), jnp.float32) * jnp.asarray(scale, jnp.float32)
 
 
 def feature_dims(model, variables, input_shape: Sequence[int]) -> dict[str, int]:
@@ -104,26 +179,23 @@ def feature_dims(model, variables, input_shape: Sequence[int]) -> dict[str, int]
   return {k: int(v.shape[-1]) for k, v in feats.items()}
 
 
-def create_state(model, optimizers: Optimizers, terms: Sequence[Term], *, rng: jax.Array,
+def create_state(config, model, tx: optax.GradientTransformation, *, rng: jax.Array,
                  input_shape: Sequence[int], num_classes: int) -> TrainState:
   """Initialises the model, the loss params (width from ``eval_shape``) and the optimizers.
 
-  Pure in ``rng`` so that it can be jitted with output shardings or traced with
-  ``jax.eval_shape`` (the abstract state for checkpoint restore).
+  Pure in ``rng``, so it can be jitted with output shardings or traced by
+  ``jax.eval_shape`` (the abstract state of a checkpoint restore).
   """
   model_rng, loss_rng, step_rng = jax.random.split(rng, 3)
   variables = models.init_variables(model, model_rng, tuple(input_shape))
   dims = feature_dims(model, variables, input_shape)
-  missing = sorted({t.input for t in terms} - set(dims))
+  missing = sorted({e.input for e in objective.entries(config)} - set(dims))
   if missing:
-    raise ValueError(f"aux loss input(s) {missing} are not sowed by model "
+    raise ValueError(f"config.aux_losses: input(s) {missing} are not sowed by model "
                      f"{type(model).__name__}; it sows {sorted(dims)}")
-  loss_params = init_loss_params(terms, loss_rng, num_classes, dims)
+  loss_params = objective.init_loss_params(config, loss_rng, num_classes, dims)
   params = variables["params"]
-  opt_state = optimizers.tx.init({"params": params, "loss_params": loss_params})
-  plateau = None
-  if optimizers.plateau is not None:
-    plateau = optimizers.plateau.init(jnp.zeros(()))
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                     batch_stats=variables.get("batch_stats", {}), loss_params=loss_params,
-                    opt_state=opt_state, plateau=plateau, rng=step_rng)
+                    opt_state=tx.init({"params": params, "loss_params": loss_params}),
+                    rng=step_rng)

@@ -18,7 +18,6 @@ Nothing assumes a CPU: arrays go to ``jax.devices()[0]``, timings block on the o
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import platform
@@ -27,14 +26,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from disc_jax import losses, models
-from disc_jax.models import _layers as model_layers
-from disc_jax.train import classification, objective, schema
+from disc_jax.train import config as config_lib, objective
 from disc_jax.train import state as state_lib
 from disc_jax.train import step as step_lib
 
@@ -133,25 +130,23 @@ def train_step_bench(model_name: str, aux: Sequence[Mapping[str, Any]] = (), *,
                      seed: int = 0, name: str | None = None, donate: bool = True) -> StepBench:
   """The ``disc_jax.train`` step for ``model_name`` + softmax CE + ``aux`` terms, Adam.
 
-  ``aux`` holds config entries (``schema.aux_loss`` fields, e.g. ``AUX_ENTRIES['itra']``).
+  ``aux`` holds config entries (``aux_loss`` fields, e.g. ``AUX_ENTRIES['itra']``).
   The step is ``jax.jit(make_train_step(...), donate_argnums=0)`` on one device
   (``donate=False``: without donating the state, for comparison).
   """
-  config = schema.get_config()
-  config.optimizer = schema.optimizer("adam", learning_rate)
-  config.aux_losses = [schema.aux_loss(**dict(e)) for e in aux]
-  terms = objective.build_terms(config.aux_losses)
-  optimizers = state_lib.make_optimizers(config, terms, steps_per_epoch=1000, total_steps=10**6)
-  cls = classification.classification_loss("softmax_ce", {}, 0.0)
+  config = config_lib.get_config()
+  config.optimizer = config_lib.optimizer("adam", learning_rate)
+  config.aux_losses = [config_lib.aux_loss(**dict(e)) for e in aux]
+  tx, schedule = state_lib.make_tx(config, steps_per_epoch=1000, total_steps=10**6)
   model = models.get_model(model_name, num_classes=num_classes, **dict(model_kwargs or {}))
-  step = step_lib.make_train_step(model, cls, terms, optimizers, num_classes=num_classes,
+  step = step_lib.make_train_step(config, model, tx, schedule, num_classes=num_classes,
                                   steps_per_epoch=1000)
   init = jax.jit(lambda rng: state_lib.create_state(
-      model, optimizers, terms, rng=rng, input_shape=tuple(image_shape), num_classes=num_classes))
+      config, model, tx, rng=rng, input_shape=tuple(image_shape), num_classes=num_classes))
   state = init(jax.random.PRNGKey(seed))
-  second = objective.needs_second_batch(terms)
+  second = objective.needs_second_batch(config)
   batch = synthetic_batch(batch_size, image_shape, num_classes, second_batch=second, seed=seed)
-  label = name or "+".join(["ce", *(t.label for t in terms)])
+  label = name or "+".join(["ce", *objective.term_labels(objective.entries(config))])
   compiled = jax.jit(step, donate_argnums=0 if donate else ()).lower(state, batch).compile()
   return StepBench(label, compiled, state, batch, batch_size * (2 if second else 1))
 
@@ -351,27 +346,3 @@ def matmul_runner(n: int = 2048, dtype: Any = jnp.float32) -> tuple[Callable[[in
 
 def median(values: Sequence[float]) -> float:
   return float(statistics.median(values))
-
-
-def window_max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
-  """Max pooling as XLA ``reduce_window`` for every window (``nn.max_pool``).
-
-  The library's ``disc_jax.models._layers.max_pool`` computes non-overlapping windows as
-  the maximum of strided slices instead; this is the former form, kept so the benchmark
-  can time both.
-  """
-  return nn.max_pool(x, (window, window), strides=(stride, stride),
-                     padding=((pad, pad), (pad, pad)))
-
-
-_LIBRARY_MAX_POOL = model_layers.max_pool
-
-
-@contextlib.contextmanager
-def patched_max_pool(pool: Callable[..., jax.Array] = window_max_pool):
-  """Within the block, the models' ``max_pool`` is ``pool`` (for tracing a benchmark variant)."""
-  model_layers.max_pool = pool
-  try:
-    yield
-  finally:
-    model_layers.max_pool = _LIBRARY_MAX_POOL

@@ -1,6 +1,6 @@
-"""Repeated runs: every ``config.runs`` entry for several seeds, resumable, one workdir each.
+"""Repeated runs: every run of a config for several seeds, resumable, one workdir each.
 
-``run_seeds(config, sweep_dir, seeds=[0, 1, 2])`` trains run ``r`` with seed ``s`` in
+``run_seeds(configs, sweep_dir, seeds=[0, 1, 2])`` trains run ``r`` with seed ``s`` in
 ``<sweep_dir>/<r>/seed_<s>`` (:func:`seed_workdir`) through
 :func:`~disc_jax.train.loop.train_and_evaluate`, so an interrupted sweep resumes where
 it stopped when the same command is run again:
@@ -27,8 +27,7 @@ from typing import Any
 
 import ml_collections
 
-from disc_jax.train import schema
-from disc_jax.train.config import merge, to_plain, validate
+from disc_jax.train.config import get_config, to_plain
 from disc_jax.train.logging import median_step_seconds
 
 FINAL_METRICS = "final_metrics.json"
@@ -37,7 +36,6 @@ CONFIG_JSON = "config.json"
 IGNORED_KEYS = ("log_every", "checkpoint_every", "keep_checkpoints", "eval_every",
                 "num_devices", "distributed", "dataset.data_dir", "dataset.manual_dir",
                 "final_eval.plot")
-DEFAULT_RUN = "run"   # the name of the single run of a config without ``runs``
 
 TrainFn = Callable[..., dict[str, float]]
 
@@ -49,15 +47,6 @@ def seed_workdir(sweep_dir: str | pathlib.Path, run: str, seed: int) -> pathlib.
   '/tmp/sweep/center/seed_2'
   """
   return pathlib.Path(sweep_dir).expanduser().absolute() / run / f"seed_{int(seed)}"
-
-
-def run_configs(config: ml_collections.ConfigDict) -> dict[str, ml_collections.ConfigDict]:
-  """``{run name: full config}``: each ``config.runs`` entry merged into ``config``.
-
-  A config without runs is one run named :data:`DEFAULT_RUN`.
-  """
-  partials = to_plain(config.runs) or {DEFAULT_RUN: {}}
-  return {name: merge(config, partial) for name, partial in partials.items()}
 
 
 def json_plain(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -81,8 +70,7 @@ def config_differences(saved: Mapping[str, Any], config: ml_collections.ConfigDi
   difference: the field was added to the schema after that run was saved, and its
   default changes nothing (so older sweeps stay resumable).
 
-  >>> from disc_jax.train import schema
-  >>> c = schema.get_config()
+  >>> c = get_config()
   >>> saved = json_plain(c); saved["batch_size"] = 7; saved["log_every"] = 1
   >>> del saved["init_from"]
   >>> config_differences(saved, c)
@@ -90,7 +78,7 @@ def config_differences(saved: Mapping[str, Any], config: ml_collections.ConfigDi
   """
   want = dict(flat_items(json_plain(config)))
   got = dict(flat_items(dict(saved)))
-  defaults = dict(flat_items(json_plain(schema.get_config())))
+  defaults = dict(flat_items(json_plain(get_config())))
   keys = sorted(set(want) | set(got))
   ignored = lambda k: any(k == i or k.startswith(i + ".") for i in IGNORED_KEYS)  # noqa: E731
   new_default = lambda k: k not in got and k in defaults and want.get(k) == defaults[k]  # noqa: E731
@@ -116,17 +104,17 @@ def finished_metrics(workdir: str | pathlib.Path) -> dict[str, float] | None:
   return json.loads(path.read_text()) if path.exists() else None
 
 
-def run_seeds(config: ml_collections.ConfigDict, sweep_dir: str | pathlib.Path, *,
-              seeds: Sequence[int], runs: Sequence[str] | None = None, progress: bool = True,
+def run_seeds(configs: Mapping[str, ml_collections.ConfigDict], sweep_dir: str | pathlib.Path,
+              *, seeds: Sequence[int], runs: Sequence[str] | None = None, progress: bool = True,
               train_fn: TrainFn | None = None, log: Callable[[str], None] = print
               ) -> dict[str, list[dict[str, float]]]:
   """Trains (or reads back) every requested run for every seed; see the module docstring.
 
   Args:
-    config: a validated-able config, with or without ``runs``.
+    configs: ``{run name: config}`` (:func:`experiments._cli.run_configs`).
     sweep_dir: the sweep's folder (one subfolder per run and seed).
     seeds: the values of ``config.seed`` to train with.
-    runs: the run names to do (None: all of ``config.runs``); unknown names raise.
+    runs: the run names to do (None: all of ``configs``); unknown names raise.
     progress: show train_and_evaluate's progress bar.
     train_fn: ``train_fn(config, workdir, progress=...) -> metrics``; defaults to
       :func:`disc_jax.train.loop.train_and_evaluate` (tests pass a fake).
@@ -136,14 +124,12 @@ def run_seeds(config: ml_collections.ConfigDict, sweep_dir: str | pathlib.Path, 
     raise ValueError("seeds must name at least one seed, e.g. seeds=[0, 1, 2]")
   if len(set(seeds)) != len(seeds):
     raise ValueError(f"seeds must be distinct, got {list(seeds)}")
-  validate(config)
-  configs = run_configs(config)
   names = list(configs) if runs is None else list(runs)
   unknown = [n for n in names if n not in configs]
   if unknown:
     raise ValueError(f"unknown run name(s) {unknown}; this config's runs are {list(configs)}")
   if train_fn is None:
-    from disc_jax.train.loop import train_and_evaluate as train_fn  # noqa: PLC0415
+    from disc_jax.train import train_and_evaluate as train_fn  # noqa: PLC0415
   # Seeds outermost: an interrupted sweep has every run at its first seeds, so a table can
   # be written from fewer seeds (same command, smaller --seeds) without losing rows.
   results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
