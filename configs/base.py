@@ -65,6 +65,12 @@ def with_fields(config: ml_collections.ConfigDict, fields: Mapping[str, Any]
         dst[key] = to_plain(value)
 
   merge(out, to_plain(fields))
+  # Entries of lists (aux_losses, extra_datasets) as ConfigDicts too, like the base config's.
+  def entries(v):
+    return type(v)(ml_collections.ConfigDict(e) if isinstance(e, dict) else e for e in v)
+
+  out["aux_losses"] = entries(out["aux_losses"])
+  out["final_eval"]["extra_datasets"] = entries(out["final_eval"]["extra_datasets"])
   return ml_collections.ConfigDict(out)
 
 

@@ -77,7 +77,6 @@ def main(argv: list[str]) -> None:
       results = {name: train_and_evaluate(c, workdir, progress=_PROGRESS.value)
                  for name, c in configs.items()}
     else:
-      workdir.mkdir(parents=True, exist_ok=True)
       results = side_by_side(configs, workdir, _PROGRESS.value)
   print(summary_markdown(results))
 

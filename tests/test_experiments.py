@@ -1,4 +1,4 @@
-"""experiments.tables (paper vs ours), disc_jax.train.seeds (resumable seed sweeps), reproduce."""
+"""experiments.tables (paper vs ours), experiments._seeds (resumable seed sweeps), reproduce."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from configs import base, paper
 from disc_jax.train.config import to_plain
-from disc_jax.train.seeds import (config_differences, run_configs, run_seeds, seed_workdir)
 from experiments import reproduce, tables
+from experiments._seeds import config_differences, run_seeds, seed_workdir
 
 ACC = paper.Column("acc (%)", "accuracy", scale=100.0)
 ERR = paper.Column("err (%)", "accuracy", scale=-100.0, offset=100.0)
@@ -77,10 +77,11 @@ def test_load_rejects_files_without_table(tmp_path):
     tables.load(tables.CONFIG_ROOT / "default.py")
 
 
-def _tiny_config() -> ml_collections.ConfigDict:
-  c = base.get_config()
-  c.runs = ml_collections.ConfigDict({"ce": {}, "ours": {"label_smoothing": 0.1}})
-  return c
+def _tiny_config(**fields) -> dict[str, ml_collections.ConfigDict]:
+  """Two runs, 'ce' and 'ours' (label smoothing 0.1), with ``fields`` set in both."""
+  runs = {"ce": {}, "ours": {"label_smoothing": 0.1}}
+  return {name: base.with_fields(base.get_config(), {**partial, **fields})
+          for name, partial in runs.items()}
 
 
 class FakeTrain:
@@ -123,12 +124,10 @@ def test_run_seeds_trains_every_run_at_a_seed_before_the_next_seed(tmp_path):
 def test_run_seeds_refuses_a_workdir_of_another_config(tmp_path):
   fake = FakeTrain()
   run_seeds(_tiny_config(), tmp_path, seeds=[0], runs=["ce"], train_fn=fake, log=lambda s: None)
-  changed = _tiny_config()
-  changed.batch_size = 64
+  changed = _tiny_config(batch_size=64)
   with pytest.raises(ValueError, match=r"different config .*batch_size"):
     run_seeds(changed, tmp_path, seeds=[0], runs=["ce"], train_fn=fake, log=lambda s: None)
-  relogged = _tiny_config()
-  relogged.log_every = 1                           # logging cadence does not matter
+  relogged = _tiny_config(log_every=1)             # logging cadence does not matter
   run_seeds(relogged, tmp_path, seeds=[0], runs=["ce"], train_fn=fake, log=lambda s: None)
   assert len(fake.calls) == 1
 
@@ -183,21 +182,25 @@ def test_reproduce_writes_header_table_and_json(tmp_path):
 
 
 def test_reproduce_header_names_what_the_command_changed(tmp_path):
-  reduced = _tiny_config()
-  reduced.num_epochs = reduced.num_epochs + 3
-  reduced.dataset.manual_dir = "/elsewhere"          # where the files are: not a change
+  n = base.get_config().num_epochs
+  # where the files are (manual_dir) is not a change
+  reduced = _tiny_config(num_epochs=n + 3, dataset={"manual_dir": "/elsewhere"})
   text = reproduce.reproduce(TABLE, reduced, seeds=[0], out=tmp_path / "r.md",
                              sweep_dir=tmp_path / "sweep", train_fn=FakeTrain(),
                              log=lambda s: None, defaults=_tiny_config())
-  n = _tiny_config().num_epochs
   assert f"- changed from the table config by the command: `num_epochs: {n} -> {n + 3}`" in text
 
 
-def test_run_configs_merges_each_run():
-  configs = run_configs(_tiny_config())
-  assert set(configs) == {"ce", "ours"}
-  assert configs["ours"].label_smoothing == 0.1 and not configs["ours"].runs
-  assert list(run_configs(base.get_config())) == ["run"]
+def test_run_fields_merge_sections_and_replace_kwargs_and_lists():
+  c = base.get_config()
+  c.schedule.kwargs = ml_collections.ConfigDict({"alpha": 0.1})
+  c.aux_losses = [base.aux_loss("center", 0.1)]
+  got = base.with_fields(c, {"schedule": {"kwargs": {"per_epoch": False}},
+                             "aux_losses": [base.aux_loss("snnl", 1.0)], "optimizer": {
+                                 "learning_rate": 0.5}})
+  assert got.schedule.kwargs.to_dict() == {"per_epoch": False} and got.schedule.name == "constant"
+  assert [e.name for e in got.aux_losses] == ["snnl"]
+  assert got.optimizer.learning_rate == 0.5 and got.optimizer.name == "adam"
 
 
 def test_index_lists_every_table_config():

@@ -1,4 +1,4 @@
-"""One protocol, every loss: the comparison no paper has (issue 6, "Beyond the papers").
+"""One protocol, every loss: the comparison no paper has ("Beyond the papers").
 
 Every run trains the same backbone on the same data for the same budget; only the
 objective changes. Protocol: LeNet-5 (84-d features, the σ²R paper's FMNIST network),

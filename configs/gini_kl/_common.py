@@ -70,7 +70,7 @@ def cifar100_config() -> ml_collections.ConfigDict:
   c.num_epochs = 200
   c.optimizer = base.optimizer("adam", 1e-3)
   c.schedule = ml_collections.ConfigDict({"name": "reduce_on_plateau", "kwargs": {
-      "factor": 0.5, "patience": 10, "rtol": 1e-2, "metric": "train_loss"}})
+      "factor": 0.5, "patience": 10, "rtol": 1e-2}})   # on the mean training loss of an epoch
   c.final_eval.max_train_examples = 10_000
   c.final_eval.extra_datasets = (base.extra_dataset(CROSS_DOMAIN, "test"),)
   return c

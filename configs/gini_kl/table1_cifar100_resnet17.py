@@ -5,14 +5,14 @@ Command (GPU; the paper's 5 trials)::
   python -m experiments.reproduce --config configs/gini_kl/table1_cifar100_resnet17.py \\
       --seeds 5 --out results/gini_kl_table1_resnet17.md
 
-Paper (gini_kl_discriminability_loss.txt, Table 1, accuracy %, mean ± std of 5 trials):
+One run (``RUNS`` lists the names)::
 
-  ======================  ==============  ==============
-  model                   CIFAR-100       Caltech 101
-  ======================  ==============  ==============
-  ResNet-17 (baseline)    71.88 ± 0.36    63.22 ± 0.68
-  ResNet-17 (ours)        73.00 ± 0.20    63.90 ± 1.56
-  ======================  ==============  ==============
+  python -m experiments.train \\
+      --config=configs/gini_kl/table1_cifar100_resnet17.py:run=<name> --workdir DIR
+
+The table compares the two runs' CIFAR-100 (in-domain) and Caltech 101 (cross-domain)
+accuracy (gini_kl_discriminability_loss.txt, Table 1, %, mean ± std of 5 trials); the
+paper's figures: ``TABLE``.
 
 ResNet-17 (Sec. 4.2) is ResNet-18 without the final Dense layer, its last convolution
 having one filter per class, so the pooled last convolutional maps are the logits; the
@@ -20,10 +20,8 @@ Gini/KL terms read those maps ('last_conv', [B, 4, 4, 100]). Training as ResNet-
 Adam lr 1e-3, batch 500, 200 epochs, lr x0.5 after 10 epochs without improvement
 (threshold 1e-2); λ1 = λ2 = 0.5 from epoch 10. Choices: :mod:`configs.gini_kl._common`.
 
-Cost (``python -m experiments.cost``): XLA counts 1,389 GFLOP per train step (the
-config's batch and image size), 92 steps/epoch, 18,400 steps per run: about 0.47 h per
-run on one H100 at the assumed 15 TFLOP/s, 4.7 h on the GPU for 2 runs x 5 seeds
-(estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, under an hour per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/gini_kl/table1_cifar100_resnet17.py``.
 """
 
 from __future__ import annotations

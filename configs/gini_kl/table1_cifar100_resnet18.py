@@ -6,14 +6,14 @@ Command (GPU; the paper's 5 trials)::
       --seeds 5 --sweep_dir workdir/sweeps/gini_kl/resnet18 \\
       --out results/gini_kl_table1_resnet18.md
 
-Paper (gini_kl_discriminability_loss.txt, Table 1, accuracy %, mean ± std of 5 trials):
+One run (``RUNS`` lists the names)::
 
-  ======================  ==============  ==============
-  model                   CIFAR-100       Caltech 101
-  ======================  ==============  ==============
-  ResNet-18 (baseline)    71.47 ± 0.36    63.04 ± 1.35
-  ResNet-18 (ours)        72.34 ± 0.13    64.33 ± 0.84
-  ======================  ==============  ==============
+  python -m experiments.train \\
+      --config=configs/gini_kl/table1_cifar100_resnet18.py:run=<name> --workdir DIR
+
+The table compares the two runs' CIFAR-100 (in-domain) and Caltech 101 (cross-domain)
+accuracy (gini_kl_discriminability_loss.txt, Table 1, %, mean ± std of 5 trials); the
+paper's figures: ``TABLE``.
 
 Settings (Sec. 4.2): ResNet-18 (CIFAR stem: 3x3 conv, no max-pool), Adam lr 1e-3,
 batch 500, 200 epochs, lr x0.5 after 10 epochs without improvement (threshold 1e-2);
@@ -23,10 +23,8 @@ plateau metric): see :mod:`configs.gini_kl._common`. The Caltech 101 column is t
 cross-domain test on 'caltech101_cifar100' (``final_eval.extra_datasets``; needs TFDS
 'caltech101' prepared on the machine).
 
-Cost (``python -m experiments.cost``): XLA counts 1,450 GFLOP per train step (the
-config's batch and image size), 92 steps/epoch, 18,400 steps per run: about 0.49 h per
-run on one H100 at the assumed 15 TFLOP/s, 4.9 h on the GPU for 2 runs x 5 seeds
-(estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, under an hour per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/gini_kl/table1_cifar100_resnet18.py``.
 """
 
 from __future__ import annotations

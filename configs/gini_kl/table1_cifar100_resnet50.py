@@ -5,14 +5,14 @@ Command (GPU; the paper's 5 trials)::
   python -m experiments.reproduce --config configs/gini_kl/table1_cifar100_resnet50.py \\
       --seeds 5 --out results/gini_kl_table1_resnet50.md
 
-Paper (gini_kl_discriminability_loss.txt, Table 1, accuracy %, mean ± std of 5 trials):
+One run (``RUNS`` lists the names)::
 
-  ======================  ==============  ==============
-  model                   CIFAR-100       Caltech 101
-  ======================  ==============  ==============
-  ResNet-50 (baseline)    76.45 ± 0.51    70.14 ± 1.26
-  ResNet-50 (ours)        76.92 ± 0.61    70.68 ± 0.74
-  ======================  ==============  ==============
+  python -m experiments.train \\
+      --config=configs/gini_kl/table1_cifar100_resnet50.py:run=<name> --workdir DIR
+
+The table compares the two runs' CIFAR-100 (in-domain) and Caltech 101 (cross-domain)
+accuracy (gini_kl_discriminability_loss.txt, Table 1, %, mean ± std of 5 trials); the
+paper's figures: ``TABLE``.
 
 Settings (Sec. 4.2): "ResNet-50 for 250 epochs on mini-batches of size 200 ... stochastic
 gradient descent with momentum ... 0.9 ... learning rate of 1e-1 and a weight decay of
@@ -20,10 +20,8 @@ gradient descent with momentum ... 0.9 ... learning rate of 1e-1 and a weight de
 CIFAR stem; λ1 = λ2 = 0.5 from epoch 10 on the last block's output. Choices:
 :mod:`configs.gini_kl._common`.
 
-Cost (``python -m experiments.cost``): XLA counts 1,477 GFLOP per train step (the
-config's batch and image size), 230 steps/epoch, 57,500 steps per run: about 1.6 h per
-run on one H100 at the assumed 15 TFLOP/s, 16 h on the GPU for 2 runs x 5 seeds
-(estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, hours per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/gini_kl/table1_cifar100_resnet50.py``.
 """
 
 from __future__ import annotations

@@ -6,25 +6,21 @@ ResNet-18 runs, so with the same ``--sweep_dir`` they are trained once for both 
   python -m experiments.reproduce --config configs/gini_kl/table2_cifar100_resnet18.py \\
       --seeds 5 --sweep_dir workdir/sweeps/gini_kl/resnet18 --out results/gini_kl_table2.md
 
-Paper (gini_kl_discriminability_loss.txt, Table 2, accuracy %, mean ± std):
+One run (``RUNS`` lists the names)::
 
-  ===========================  ==============
-  loss                         accuracy
-  ===========================  ==============
-  L_*                          71.47 ± 0.36
-  L_* + L_Gini                 69.87 ± 0.50
-  L_* + L_KL                   69.72 ± 0.38
-  L_* + L_Gini + L_KL          72.34 ± 0.13
-  ===========================  ==============
+  python -m experiments.train \\
+      --config=configs/gini_kl/table2_cifar100_resnet18.py:run=<name> --workdir DIR
+
+The table compares the CIFAR-100 accuracy of L_* (cross-entropy) alone, with L_Gini,
+with L_KL and with both (gini_kl_discriminability_loss.txt, Table 2, %, mean ± std);
+the paper's figures: ``TABLE``.
 
 Settings: as Table 1's ResNet-18 (Adam 1e-3, batch 500, 200 epochs, plateau x0.5 after
 10 epochs), each term weighted 0.5 from epoch 10 on 'last_conv'. Choices:
 :mod:`configs.gini_kl._common`.
 
-Cost (``python -m experiments.cost``): XLA counts 1,450 GFLOP per train step (the
-config's batch and image size), 92 steps/epoch, 18,400 steps per run: about 0.49 h per
-run on one H100 at the assumed 15 TFLOP/s, 9.9 h on the GPU for 4 runs x 5 seeds
-(estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, under an hour per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/gini_kl/table2_cifar100_resnet18.py``.
 """
 
 from __future__ import annotations

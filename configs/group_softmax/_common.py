@@ -9,7 +9,7 @@ ImageNet ResNet schedule). Networks: ResNet-50 (D = 2048) and VGG-16 with batch 
 trained from scratch at 224x224 with horizontal flips and 28-pixel pad-and-crop (the
 data layer has no random-resized crop). Metric: top-1 error (%) = 100 - accuracy.
 
-The methods (Table 2/4 rows; their losses are in disc_jax.losses, issue 8):
+The methods (Table 2/4 rows; their losses are in disc_jax.losses):
 group softmax type I with G = {1, 2} and type II with G = {1, 2, 4} (Sec. 4.1: "we apply
 G = {1, 2} for type-I and G = {1, 2, 4} for type-II in the following experiments"),
 discriminative grouping; the softmax variants with their reference settings

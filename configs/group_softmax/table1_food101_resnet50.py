@@ -5,30 +5,22 @@ Command (GPU; the paper's 3 trials; needs Food-101 prepared for TFDS)::
   python -m experiments.reproduce --config configs/group_softmax/table1_food101_resnet50.py \\
       --seeds 3 --out results/group_softmax_table1.md
 
-Paper (group_softmax_loss.txt, Table 1, error %, mean ± std of 3 trials):
+One run (``RUNS`` lists the names)::
 
-  (a) number of groups          error
-  Softmax, G = {1}              19.67±0.48
-  Type-I,  G = {1, 2}           18.23±0.27
-  Type-I,  G = {1, 2, 4}        18.43±0.31
-  Type-II, G = {1, 2}           17.45±0.69
-  Type-II, G = {1, 2, 4}        16.10±0.29
-  Type-II, G = {1, 2, 4, 8}     16.23±0.25
+  python -m experiments.train \\
+      --config=configs/group_softmax/table1_food101_resnet50.py:run=<name> --workdir DIR
 
-  (b) grouping      Type-I G = {1, 2}   Type-II G = {1, 2, 4}
-  Discriminative    18.23±0.27          16.10±0.29
-  Random            19.63±0.50          17.70±0.69
-  Pre-fixed         19.53±1.28          18.18±0.96
+The table compares the error (%, mean ± std of 3 trials) of softmax and group softmax
+(a) by number of groups and type and (b) by grouping (discriminative, random,
+pre-fixed) (group_softmax_loss.txt, Table 1); the paper's figures: ``TABLE``.
 
 Runs: 'softmax', 'type{1,2}_g{12,124,1248}' (discriminative grouping) and
 'type1_g12_{random,fixed}', 'type2_g124_{random,fixed}'. Settings and choices (ResNet-50
 from scratch at 224x224, SGD 0.1 / momentum 0.9 / weight decay 1e-4, batch 256, our 90
 epoch schedule): :mod:`configs.group_softmax._common`.
 
-Cost (``python -m experiments.cost``): XLA counts 6,059 GFLOP per train step (the
-config's batch and image size), 295 steps/epoch, 26,550 steps per run: about 3.0 h per
-run on one H100 at the assumed 15 TFLOP/s, 89 h on the GPU for 10 runs x 3 seeds
-(estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, hours per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/group_softmax/table1_food101_resnet50.py``.
 """
 
 from __future__ import annotations

@@ -5,24 +5,14 @@ Command (GPU; the paper's 3 trials; needs Food-101 prepared for TFDS)::
   python -m experiments.reproduce --config configs/group_softmax/table2_food101.py \\
       --seeds 3 --out results/group_softmax_table2.md
 
-Paper (group_softmax_loss.txt, Table 2, error %; from scratch: mean ± std of 3 trials):
+One run (``RUNS`` lists the names)::
 
-  ==================  ==========  =========  ==========  =========
-  loss                ResNet50    ResNet50   VGG16       VGG16
-                      scratch     fine tune  scratch     fine tune
-  ==================  ==========  =========  ==========  =========
-  Softmax             19.67±0.48  12.55      17.86±0.22  13.09
-  L-Softmax           18.81±0.83  12.48      17.14±0.26  12.01
-  SigSoftmax          21.12±0.60  13.09      18.15±0.14  13.78
-  Noisy Softmax       18.64±0.21  12.61      17.49±0.53  12.96
-  Virtual Softmax     18.25±0.32  15.49      20.78±2.44  16.80
-  CenterLoss          17.98±0.09  12.95      16.26±0.41  13.35
-  DropOut (p = 0.2)   18.77±0.68  12.49      17.84±0.35  13.28
-  DropOut (p = 0.5)   18.96±0.42  12.53      19.15±0.96  12.92
-  Adv. DropOut        19.31±0.94  12.30      18.39±0.45  12.41
-  Ours, Type-I        18.23±0.27  12.28      16.62±0.12  12.16
-  Ours, Type-II       16.10±0.29  11.88      15.33±0.22  11.78
-  ==================  ==========  =========  ==========  =========
+  python -m experiments.train \\
+      --config=configs/group_softmax/table2_food101.py:run=<name> --workdir DIR
+
+The table compares the error (%) of eleven losses with ResNet-50 and VGG-16, trained
+from scratch (mean ± std of 3 trials) and fine-tuned from ImageNet
+(group_softmax_loss.txt, Table 2); the paper's figures: ``TABLE``.
 
 Runs '<model>_<method>' from scratch (model: resnet50, vgg16; method: softmax,
 l_softmax, sigsoftmax, noisy_softmax, virtual_softmax, center, dropout_0p2, dropout_0p5,
@@ -33,11 +23,8 @@ prepared for TFDS). The paper gives single fine-tune figures (no std). Settings 
 choices (our 90-epoch scratch and 30-epoch fine-tune schedules):
 :mod:`configs.group_softmax._common`.
 
-Cost (``python -m experiments.cost``): XLA counts 6,059-23,023 GFLOP per train step (the
-config's batch and image size), 295 steps/epoch, 26,550 steps per scratch run and 8,850
-per fine-tune run: about 1.0 h to 11 h per run on one H100 at the assumed 15 TFLOP/s,
-629 h on the GPU for 44 runs x 3 seeds (472 h of it from scratch; the pre-training is
-Table 3's cost) (estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, hours per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/group_softmax/table2_food101.py``.
 """
 
 from __future__ import annotations

@@ -5,17 +5,14 @@ Command (GPU cluster-scale; needs ImageNet prepared for TFDS)::
   python -m experiments.reproduce --config configs/group_softmax/table3_imagenet.py \\
       --seeds 1 --out results/group_softmax_table3.md
 
-Paper (group_softmax_loss.txt, Table 3, error %):
+One run (``RUNS`` lists the names)::
 
-  (a) # of classes      100    200    500    1000
-  Softmax               15.4   18.1   20.2   23.5
-  Type-I                14.6   16.3   19.0   23.3
-  Type-II               13.0   15.6   19.1   24.1
+  python -m experiments.train \\
+      --config=configs/group_softmax/table3_imagenet.py:run=<name> --workdir DIR
 
-  (b) full ImageNet     ResNet50  ResNeXt50  VGG16
-  Softmax               23.45     22.42      25.04
-  Type-I                23.31     22.09      24.26
-  Type-II               24.13     22.16      24.65
+The table compares the error (%) of softmax, type-I and type-II (a) with ResNet-50 on
+100, 200, 500 and 1000 classes and (b) with ResNet-50, ResNeXt-50 and VGG-16 on full
+ImageNet (group_softmax_loss.txt, Table 3); the paper's figures: ``TABLE``.
 
 Runs '<model>_{softmax,type1,type2}' for resnet50, resnext50 (32x4d) and vgg16; (a)'s
 1000-class column is the ResNet-50 runs of (b) (its figures agree with (b)'s up to
@@ -28,12 +25,8 @@ choices (including our 90-epoch schedule): :mod:`configs.group_softmax._common`.
 ImageNet itself ('imagenet2012', train/validation) must be prepared for TFDS on the
 machine (``--config.dataset.data_dir``).
 
-Cost (``python -m experiments.cost``): XLA counts 6,062-23,042 GFLOP per train step (the
-config's batch and image size), 5,004 steps/epoch, 450,360 steps per full-ImageNet run
-(the C-class runs: C/1000 of the images, 500 / 1,000 / 2,502 steps/epoch): about 5.1 h
-to 192 h per run on one H100 at the assumed 15 TFLOP/s, 1,011 h on the GPU for 18 runs
-x 1 seed (the 9 subset runs 121 h of it, scaled from the ResNet-50 step) (estimates: no
-GPU was measured). Not CPU-feasible.
+Runtime class: GPU cluster-scale, days per full-ImageNet run on one GPU. Cost:
+``python -m experiments.cost --config configs/group_softmax/table3_imagenet.py``.
 """
 
 from __future__ import annotations

@@ -15,12 +15,10 @@ The embedding CNN's layout is our choice: the paper's figure with it is not in t
 we have (see disc_jax.models.embedding_cnn). We use its light variant, ``MODEL_KWARGS``:
 conv 3x3x16 -> P_2 -> conv 3x3x32 -> P_2 -> Dense 256 -> bottleneck (``widths=(16, 32),
 convs_per_stage=1``, 407,312 params at n = 2), for the CPU budget: the module's default
-(two convs per stage, widths 32/64) costs 27.5 GFLOP per train step at batch 256
-(1.5-2.2 s a step on the shared 2-core CPU, 95-136 h for the 16 runs x 3 seeds of one
-dataset), the light variant 2.09 GFLOP (about 1/13; 0.21-0.23 s a step, 13-14 h). Both
-are networks of the elements the paper names (convs with BN + ReLU, P_2, F_br,
-bottleneck); ``MODEL_KWARGS = {}`` restores the default. The paper reports one run per
-cell (no trials named).
+(two convs per stage, widths 32/64) needs an order of magnitude more compute per train
+step. Both are networks of the elements the paper names (convs with BN + ReLU, P_2,
+F_br, bottleneck); ``MODEL_KWARGS = {}`` restores the default. The paper reports one run
+per cell (no trials named).
 """
 
 from __future__ import annotations

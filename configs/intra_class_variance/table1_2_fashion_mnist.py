@@ -7,34 +7,27 @@ Command (CPU-feasible; the paper gives one run per cell, we use 3 seeds)::
       --seeds 3 --out results/intra_class_variance_fashion_mnist.md \\
       --config.dataset.manual_dir=/work/shared/data/fashion_mnist
 
-Paper (intra_class_variance_hadamard.txt; columns: non-normalised 2-D, 4-D, normalised
-2-D, 4-D embeddings):
+One run (``RUNS`` lists the names)::
 
-  Table 1 (nearest centroid)   2x1    4x1    2x1 n  4x1 n
-  cross entropy                0.746  0.869  0.814  0.894
-  intra-class var. λ=1         0.880  0.891  0.715  0.884
-  intra-class var. λ=0.5       0.870  0.902  0.738  0.889
-  intra-class var. λ=0.05      0.867  0.910  0.820  0.891
+  python -m experiments.train \\
+      --config=configs/intra_class_variance/table1_2_fashion_mnist.py:run=<name> --workdir DIR \\
+      --config.dataset.manual_dir=/work/shared/data/fashion_mnist
 
-  Table 2 (max score)          2x1    4x1    2x1 n  4x1 n
-  Shannon information (CE)     0.895  0.924  0.894  0.920
-  intra-class var. λ=1         0.882  0.904  0.884  0.915
-  intra-class var. λ=0.5       0.890  0.918  0.889  0.913
-  intra-class var. λ=0.05      0.895  0.927  0.891  0.926
+The table compares cross-entropy with intra-class variance at λ = 1, 0.5, 0.05 on
+non-normalised and normalised 2-D and 4-D embeddings, by nearest-centroid (Table 1) and
+max-score (Table 2) test accuracy (intra_class_variance_hadamard.txt); the paper's
+figures: ``TABLE``.
 
 Runs: ``ce_{2,4}d[_norm]`` and ``icv{1,0p5,0p05}_{2,4}d[_norm]``. Settings and choices:
 :mod:`configs.intra_class_variance._common` (embedding CNN, Adam 1e-3, batch 256, 20
 epochs, constant rate). Model: the light embedding CNN (``widths=(16, 32),
 convs_per_stage=1``: conv 3x3x16, P_2, conv 3x3x32, P_2, Dense 256, bottleneck), our
 choice because the paper's figure with the layout is not in the text we have, and for the
-CPU budget: the module's default layout (two convs per stage, widths 32/64) counts 27.5
-GFLOP per train step, about 2 s a step here.
+CPU budget: the module's default layout (two convs per stage, widths 32/64) needs an
+order of magnitude more compute per train step.
 
-Cost (``python -m experiments.cost``): XLA counts 2.1 GFLOP per train step (the
-config's batch and image size), 234 steps/epoch, 4,680 steps per run: about 0.2 min per
-run on one H100 (the assumed 2 ms per-step floor), 0.12 h on the GPU for 16 runs x 3 seeds
-(estimates: no GPU was measured). CPU, measured on this shared 2-core machine while
-other jobs ran: 0.228 s/step (ce_2d), i.e. about 0.30 h per run and 14 h for the sweep.
+Runtime class: CPU, about 15-20 min per run on a 2-core CPU. Cost:
+``python -m experiments.cost --config configs/intra_class_variance/table1_2_fashion_mnist.py``.
 """
 
 from __future__ import annotations

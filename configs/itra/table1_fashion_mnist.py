@@ -1,21 +1,20 @@
 """ITRA paper Table 1, FMNIST columns: baseline, label smoothing, center loss, ITRA-c.
 
-Command (CPU-feasible: about 20-25 min per run on this machine, see Cost)::
+Command (CPU-feasible)::
 
   python -m experiments.reproduce --config configs/itra/table1_fashion_mnist.py \\
       --seeds 3 --out results/itra_table1_fashion_mnist.md \\
       --config.dataset.manual_dir=/work/shared/data/fashion_mnist
 
-Paper (itra_representation_alignment.txt, Table 1, FMNIST; λ = the method's weight):
+One run (``RUNS`` lists the names)::
 
-  ========  ====  =======  =====
-  method    λ     Acc (%)  CE
-  ========  ====  =======  =====
-  Baseline  -     92.43    0.294
-  LSR       0.1   92.47    0.292
-  Center    0.1   92.10    0.263
-  ITRA      0.6   92.57    0.224
-  ========  ====  =======  =====
+  python -m experiments.train \\
+      --config=configs/itra/table1_fashion_mnist.py:run=<name> --workdir DIR \\
+      --config.dataset.manual_dir=/work/shared/data/fashion_mnist
+
+The table compares the accuracy (%) and test cross-entropy of the baseline, label
+smoothing (LSR), center loss and ITRA-c, each at the weight λ the paper lists
+(itra_representation_alignment.txt, Table 1, FMNIST); the paper's figures: ``TABLE``.
 
 Settings: the methods of :mod:`configs.itra._common` (LSR α = 0.1, center loss λ = 0.1
 with Wen's update, ITRA-c λ = 0.6). The network and recipe are in the paper's
@@ -24,13 +23,8 @@ so the FMNIST configs share one backbone), Adam lr 1e-3, batch 128, 20 epochs, n
 augmentation (the paper notes the baseline's test loss rises: it overfits). Expect a
 lower absolute accuracy than the paper's (unknown, probably larger) network.
 
-Cost (``python -m experiments.cost``): XLA counts 0.29-0.61 GFLOP per train step (the
-config's batch and image size; an ITRA row costs twice its baseline: two
-forward/backward batches), 468 steps/epoch, 9,360 steps per run: about 0.3 min per run
-on one H100 at the assumed 15 TFLOP/s, 4 min on the GPU for 4 runs x 3 seeds (estimates:
-no GPU was measured). CPU, measured on this shared 2-core machine while other jobs ran:
-0.12 s/step (baseline), 0.14 s/step (itra), i.e. about 0.31 h to 0.37 h per run and 3.9
-h for the sweep.
+Runtime class: CPU, about 20 min per run on a 2-core CPU. Cost:
+``python -m experiments.cost --config configs/itra/table1_fashion_mnist.py``.
 """
 
 from __future__ import annotations

@@ -8,27 +8,21 @@ images and both label files only), so this config runs where the four original f
       --seeds 3 --out results/itra_table1_kmnist.md \\
       --config.dataset.manual_dir=/path/to/kmnist
 
-Paper (itra_representation_alignment.txt, Table 1, KMNIST):
+One run (``RUNS`` lists the names)::
 
-  ========  ====  =======  =====
-  method    λ     Acc (%)  CE
-  ========  ====  =======  =====
-  Baseline  -     95.57    0.183
-  LSR       0.1   95.60    0.181
-  Center    0.1   94.90    0.214
-  ITRA      0.8   95.79    0.170
-  ========  ====  =======  =====
+  python -m experiments.train \\
+      --config=configs/itra/table1_kmnist.py:run=<name> --workdir DIR \\
+      --config.dataset.manual_dir=/path/to/kmnist
+
+The table compares the accuracy (%) and test cross-entropy of the baseline, label
+smoothing (LSR), center loss and ITRA-c, each at the weight λ the paper lists
+(itra_representation_alignment.txt, Table 1, KMNIST); the paper's figures: ``TABLE``.
 
 Settings: as configs/itra/table1_fashion_mnist.py (LeNet-5, Adam 1e-3, batch 128, 20
 epochs: our choices, the paper's are in its supplement) with ITRA-c λ = 0.8.
 
-Cost (``python -m experiments.cost``): XLA counts 0.29-0.61 GFLOP per train step (the
-config's batch and image size; an ITRA row costs twice its baseline: two
-forward/backward batches), 468 steps/epoch, 9,360 steps per run: about 0.3 min per run
-on one H100 at the assumed 15 TFLOP/s, 4 min on the GPU for 4 runs x 3 seeds (estimates:
-no GPU was measured). CPU, measured on this shared 2-core machine while other jobs ran:
-0.07 s/step (baseline), 0.16 s/step (itra), i.e. about 0.18 h to 0.41 h per run and 2.8
-h for the sweep.
+Runtime class: CPU, about 10-25 min per run on a 2-core CPU. Cost:
+``python -m experiments.cost --config configs/itra/table1_kmnist.py``.
 """
 
 from __future__ import annotations

@@ -5,34 +5,22 @@ Command (GPU; the paper names no trial count)::
   python -m experiments.reproduce --config configs/itra/table2_cifar10.py \\
       --seeds 3 --out results/itra_table2_cifar10.md
 
-Paper (itra_representation_alignment.txt, Table 2, CIFAR10; λ, Acc %, CE):
+One run (``RUNS`` lists the names)::
 
-  =========  ========  ====  =====  ====
-  model      method    λ     Acc    CE
-  =========  ========  ====  =====  ====
-  Resnet18   Baseline  -     92.99  0.40
-  Resnet18   LSR       0.1   92.73  0.42
-  Resnet18   Center    0.1   92.30  0.35
-  Resnet18   ITRA      0.8   93.70  0.27
-  VGG13      Baseline  -     92.49  0.47
-  VGG13      LSR       0.1   92.53  0.46
-  VGG13      Center    0.05  92.11  0.38
-  VGG13      ITRA      0.8   92.72  0.33
-  MobileV2   Baseline  -     88.55  0.62
-  MobileV2   LSR       0.1   88.77  0.61
-  MobileV2   Center    0.1   88.81  0.53
-  MobileV2   ITRA      1.0   89.37  0.43
-  =========  ========  ====  =====  ====
+  python -m experiments.train \\
+      --config=configs/itra/table2_cifar10.py:run=<name> --workdir DIR
+
+The table compares the accuracy (%) and test cross-entropy of the baseline, LSR,
+center loss and ITRA-c on each network, at the weights λ the paper lists per network
+(``_LAMBDAS``: center, ITRA) (itra_representation_alignment.txt, Table 2, CIFAR10); the
+paper's figures: ``TABLE``.
 
 Settings: methods of :mod:`configs.itra._common`; recipe (our choice, the paper's is in
 its supplement): SGD lr 0.1, momentum 0.9, weight decay 5e-4, cosine decay, batch 128,
 200 epochs, 4-pixel pad-and-crop + horizontal flip.
 
-Cost (``python -m experiments.cost``): XLA counts 71.4-743 GFLOP per train step (the
-config's batch and image size; an ITRA row costs twice its baseline: two
-forward/backward batches), 390 steps/epoch, 78,000 steps per run: about 0.10 h to 1.1 h
-per run on one H100 at the assumed 15 TFLOP/s, 13 h on the GPU for 12 runs x 3 seeds
-(estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, up to about an hour per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/itra/table2_cifar10.py``.
 """
 
 from __future__ import annotations

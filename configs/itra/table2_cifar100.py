@@ -5,33 +5,21 @@ Command (GPU; the paper names no trial count)::
   python -m experiments.reproduce --config configs/itra/table2_cifar100.py \\
       --seeds 3 --out results/itra_table2_cifar100.md
 
-Paper (itra_representation_alignment.txt, Table 2, CIFAR100; λ, Acc %, CE):
+One run (``RUNS`` lists the names)::
 
-  =========  ========  ====  =====  ====
-  model      method    λ     Acc    CE
-  =========  ========  ====  =====  ====
-  Resnet18   Baseline  -     74.19  1.05
-  Resnet18   LSR       0.1   74.21  1.04
-  Resnet18   Center    0.05  73.98  0.98
-  Resnet18   ITRA      0.6   74.88  0.97
-  VGG13      Baseline  -     71.72  1.46
-  VGG13      LSR       0.1   71.75  1.43
-  VGG13      Center    0.05  71.65  1.31
-  VGG13      ITRA      0.6   72.55  1.22
-  MobileV2   Baseline  -     66.42  1.57
-  MobileV2   LSR       0.1   66.60  1.55
-  MobileV2   Center    0.05  66.39  1.51
-  MobileV2   ITRA      0.6   67.23  1.49
-  =========  ========  ====  =====  ====
+  python -m experiments.train \\
+      --config=configs/itra/table2_cifar100.py:run=<name> --workdir DIR
+
+The table compares the accuracy (%) and test cross-entropy of the baseline, LSR,
+center loss and ITRA-c on each network, at the weights λ the paper lists per network
+(``_LAMBDAS``: center, ITRA) (itra_representation_alignment.txt, Table 2, CIFAR100); the
+paper's figures: ``TABLE``.
 
 Settings: as configs/itra/table2_cifar10.py (SGD 0.1, momentum 0.9, weight decay 5e-4,
 cosine, batch 128, 200 epochs, crop + flip: our choices).
 
-Cost (``python -m experiments.cost``): XLA counts 71.5-743 GFLOP per train step (the
-config's batch and image size; an ITRA row costs twice its baseline: two
-forward/backward batches), 390 steps/epoch, 78,000 steps per run: about 0.10 h to 1.1 h
-per run on one H100 at the assumed 15 TFLOP/s, 13 h on the GPU for 12 runs x 3 seeds
-(estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, up to about an hour per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/itra/table2_cifar100.py``.
 """
 
 from __future__ import annotations

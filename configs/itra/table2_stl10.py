@@ -5,35 +5,23 @@ Command (GPU; the paper names no trial count)::
   python -m experiments.reproduce --config configs/itra/table2_stl10.py \\
       --seeds 3 --out results/itra_table2_stl10.md
 
-Paper (itra_representation_alignment.txt, Table 2, STL10; λ, Acc %, CE):
+One run (``RUNS`` lists the names)::
 
-  =========  ========  ====  =====  ====
-  model      method    λ     Acc    CE
-  =========  ========  ====  =====  ====
-  Resnet18   Baseline  -     70.88  1.63
-  Resnet18   LSR       0.1   71.08  1.55
-  Resnet18   Center    0.1   70.97  1.10
-  Resnet18   ITRA      0.6   72.78  1.05
-  VGG13      Baseline  -     74.40  1.55
-  VGG13      LSR       0.1   74.50  1.51
-  VGG13      Center    0.05  74.04  1.16
-  VGG13      ITRA      0.8   75.80  0.93
-  MobileV2   Baseline  -     59.09  2.14
-  MobileV2   LSR       0.1   59.01  2.12
-  MobileV2   Center    0.1   58.24  1.46
-  MobileV2   ITRA      0.6   62.02  1.60
-  =========  ========  ====  =====  ====
+  python -m experiments.train \\
+      --config=configs/itra/table2_stl10.py:run=<name> --workdir DIR
+
+The table compares the accuracy (%) and test cross-entropy of the baseline, LSR,
+center loss and ITRA-c on each network, at the weights λ the paper lists per network
+(``_LAMBDAS``: center, ITRA) (itra_representation_alignment.txt, Table 2, STL10); the
+paper's figures: ``TABLE``.
 
 Settings: as configs/itra/table2_cifar10.py on STL-10's 5,000 labelled 96x96 training
 images (CIFAR-variant networks on 96x96 inputs), pad-and-crop by 12 pixels (4/32 of the
 side, as for CIFAR) + horizontal flip. All choices ours (the paper's are in its
 supplement).
 
-Cost (``python -m experiments.cost``): XLA counts 645-7,346 GFLOP per train step (the
-config's batch and image size; an ITRA row costs twice its baseline: two
-forward/backward batches), 39 steps/epoch, 7,800 steps per run: about 6 min to 1.1 h per
-run on one H100 at the assumed 15 TFLOP/s, 13 h on the GPU for 12 runs x 3 seeds
-(estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, up to about an hour per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/itra/table2_stl10.py``.
 """
 
 from __future__ import annotations

@@ -5,28 +5,23 @@ Command (GPU)::
   python -m experiments.reproduce --config configs/itra/table3_cifar100_resnet101.py \\
       --seeds 3 --out results/itra_table3_cifar100_resnet101.md
 
-Paper (itra_representation_alignment.txt, Table 3, CIFAR-100 (Resnet-101)):
+One run (``RUNS`` lists the names)::
 
-  ==================  ==========  =====  ====
-  method              batch size  Acc    CE
-  ==================  ==========  =====  ====
-  Baseline            200         75.85  1.04
-  Center (λ = 0.05)   200         75.23  1.05
-  ITRA (λ = 0.6)      50          75.97  1.01
-  ITRA (λ = 0.6)      100         77.35  1.01
-  ITRA (λ = 0.6)      200         76.85  0.94
-  ==================  ==========  =====  ====
+  python -m experiments.train \\
+      --config=configs/itra/table3_cifar100_resnet101.py:run=<name> --workdir DIR
+
+The table compares the accuracy (%) and test cross-entropy of the baseline and center
+loss (λ = 0.05) at batch 200 with ITRA-c (λ = 0.6) at batch 50, 100 and 200
+(itra_representation_alignment.txt, Table 3, CIFAR-100 (Resnet-101)); the paper's
+figures: ``TABLE``.
 
 Settings: ResNet-101 (CIFAR stem); recipe as configs/itra/table2_cifar100.py (SGD 0.1,
 momentum 0.9, weight decay 5e-4, cosine, 200 epochs, crop + flip: our choices, the
 paper's are in its supplement) with the table's batch sizes; the learning rate is not
 rescaled with the batch (the paper says nothing about it).
 
-Cost (``python -m experiments.cost``): XLA counts 1,408-5,632 GFLOP per train step (the
-config's batch and image size; an ITRA row costs twice its baseline: two
-forward/backward batches), 50,000-200,000 steps per run (the rows' batch sizes differ):
-about 2.6 h to 5.2 h per run on one H100 at the assumed 15 TFLOP/s, 63 h on the GPU for
-5 runs x 3 seeds (estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, hours per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/itra/table3_cifar100_resnet101.py``.
 """
 
 from __future__ import annotations

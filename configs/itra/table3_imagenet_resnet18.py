@@ -5,17 +5,15 @@ Command (GPU; needs ImageNet prepared for TFDS in ``--config.dataset.data_dir``)
   python -m experiments.reproduce --config configs/itra/table3_imagenet_resnet18.py \\
       --seeds 1 --out results/itra_table3_imagenet_resnet18.md
 
-Paper (itra_representation_alignment.txt, Table 3, ImageNet (Resnet-18)):
+One run (``RUNS`` lists the names)::
 
-  ==================  ==========  =====  ====
-  method              batch size  Acc    CE
-  ==================  ==========  =====  ====
-  Baseline            256         50.01  2.24
-  Center (λ = 0.05)   256         51.83  2.21
-  ITRA (λ = 0.6)      64          51.32  2.19
-  ITRA (λ = 0.6)      128         51.69  2.17
-  ITRA (λ = 0.6)      256         53.13  2.07
-  ==================  ==========  =====  ====
+  python -m experiments.train \\
+      --config=configs/itra/table3_imagenet_resnet18.py:run=<name> --workdir DIR
+
+The table compares the accuracy (%) and test cross-entropy of the baseline and center
+loss (λ = 0.05) at batch 256 with ITRA-c (λ = 0.6) at batch 64, 128 and 256
+(itra_representation_alignment.txt, Table 3, ImageNet (Resnet-18)); the paper's
+figures: ``TABLE``.
 
 (The text's "improves the accuracy by 5.0% (3.12/62.92)" does not match this table;
 the table is what we compare with. A 50 % ResNet-18 suggests a short schedule.)
@@ -25,11 +23,8 @@ supplement): SGD lr 0.1, momentum 0.9, weight decay 1e-4, lr / 10 at epochs 30 a
 90 epochs, pad-and-crop by 28 pixels + horizontal flip (the data layer has no
 random-resized crop).
 
-Cost (``python -m experiments.cost``): XLA counts 1,267-5,070 GFLOP per train step (the
-config's batch and image size; an ITRA row costs twice its baseline: two
-forward/backward batches), 450,360-1,801,620 steps per run (the rows' batch sizes
-differ): about 21 h to 42 h per run on one H100 at the assumed 15 TFLOP/s, 169 h on the
-GPU for 5 runs x 1 seed (estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, a day or more per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/itra/table3_imagenet_resnet18.py``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ accuracy and mean intra-class std (eq. 12) of the 2-D features beside each other
   python -m experiments.reproduce --config configs/sigma2r/fig4_fuzzy_rgb.py \\
       --seeds 3 --out results/sigma2r_fig4_fuzzy_rgb.md
 
+One run: ``--config=configs/sigma2r/fig4_fuzzy_rgb.py:run=<name>`` (``RUNS`` lists the names).
+
 Settings: Fuzzy-RGB at the paper's scale (Sec. 3.1: 32x32x3 images, 3,000 per class;
 our split 2,500 train / 500 test per class), "a LeNet with PReLU activation" whose
 "penultimate layer uses only two neurons" (Fig. 4 caption: LeNet++ with 2-D
@@ -19,11 +21,8 @@ network as for FMNIST, second Adam 0.1, λ = 0.01, n = 7, Z = 40, balanced batch
 256, per-epoch cosine) for 20 epochs (our choice: the paper gives none for Fig. 4).
 The images are uniform colours, so no augmentation is used.
 
-Cost (``python -m experiments.cost``): XLA counts 135 GFLOP per train step (the config's
-batch and image size), 29 steps/epoch, 580 steps per run: about 0.1 min per run on one
-H100 at the assumed 15 TFLOP/s, 0.8 min on the GPU for 3 runs x 3 seeds (estimates: no
-GPU was measured). CPU, measured on this shared 2-core machine while other jobs ran:
-5.58 s/step (cross_entropy), i.e. about 0.90 h per run and 8.1 h for the sweep.
+Runtime class: CPU, about an hour per run on a 2-core CPU. Cost:
+``python -m experiments.cost --config configs/sigma2r/fig4_fuzzy_rgb.py``.
 """
 
 from __future__ import annotations

@@ -12,22 +12,15 @@ override)::
       --sweep_dir workdir/sweeps/sigma2r/fmnist_30ep --config.num_epochs=30 \\
       --config.dataset.manual_dir=/work/shared/data/fashion_mnist
 
-Paper (sigma2r_loss.txt, Table 1: I_c of eq. 12 per class, λ = 0.01, batch 256):
+One run (``RUNS`` lists the names)::
 
-  =====  ==============  ==============  ==============  ==============
-  class  train center    train σ²R       test center     test σ²R
-  =====  ==============  ==============  ==============  ==============
-  0      0.8378          0.1904          0.7372          0.1559
-  1      1.0190          0.2155          0.9101          0.1759
-  2      1.0543          0.2628          1.0292          0.2661
-  3      1.0234          0.2289          1.0061          0.2159
-  4      1.0023          0.2406          0.9773          0.2354
-  5      0.8798          0.2026          0.7601          0.1638
-  6      1.1142          0.2785          1.1069          0.2743
-  7      0.9149          0.1911          0.7824          0.1556
-  8      1.0085          0.2462          0.9867          0.2361
-  9      0.7721          0.1579          0.6187          0.1335
-  =====  ==============  ==============  ==============  ==============
+  python -m experiments.train \\
+      --config=configs/sigma2r/table1_fashion_mnist.py:run=<name> --workdir DIR \\
+      --config.dataset.manual_dir=/work/shared/data/fashion_mnist
+
+The table lists the per-class intra-class std I_c (eq. 12) of center loss and σ²R on the
+training and test sets (sigma2r_loss.txt, Table 1, λ = 0.01, batch 256); the paper's
+figures: ``TABLE``.
 
 The accuracy of cross-entropy, center loss, SNNL and σ²R on FMNIST (Sec. 5.2: "our loss
 function shows better performance than the center loss function, the cross-entropy
@@ -41,13 +34,8 @@ follow the text), a second Adam (lr 0.1) for the loss parameters, batch 256 bala
 :mod:`configs.sigma2r._common`. The per-class columns read the final metrics'
 ``[train/]intra_class_std/class_<k>`` (disc_jax.train.evaluate).
 
-Cost (``python -m experiments.cost``): XLA counts 0.58-0.62 GFLOP per train step (the
-config's batch and image size), 234 steps/epoch, 70,200 steps per run: about 2 min per
-run on one H100 at the assumed 15 TFLOP/s, 0.47 h on the GPU for 4 runs x 3 seeds
-(estimates: no GPU was measured). CPU, measured on this shared 2-core machine while
-other jobs ran: 0.21 s/step (cross_entropy), i.e. about 4.1 h per run and 49 h for the
-sweep.
-The 30-epoch command costs a tenth of that (about 0.4 h per run, 5 h for the sweep).
+Runtime class: CPU, hours per run on a 2-core CPU (a tenth of that at 30 epochs). Cost:
+``python -m experiments.cost --config configs/sigma2r/table1_fashion_mnist.py``.
 """
 
 from __future__ import annotations

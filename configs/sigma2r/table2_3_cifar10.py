@@ -6,33 +6,15 @@ Command (GPU; the paper's 10 executions; Table 2's per-class I_c come from the s
   python -m experiments.reproduce --config configs/sigma2r/table2_3_cifar10.py \\
       --seeds 10 --out results/sigma2r_table2_3_cifar10.md
 
-Paper (sigma2r_loss.txt), Table 3 (accuracy %, average and maximum of 10 executions):
+One run (``RUNS`` lists the names)::
 
-  ==================  ======  =====
-  method              avg     max
-  ==================  ======  =====
-  σ²R loss            91.503  92.01
-  baseline (CE)       89.71   90.78
-  SoftN [8]           89.9    91.22
-  base + CenterLoss   91.34   91.72
-  ==================  ======  =====
+  python -m experiments.train \\
+      --config=configs/sigma2r/table2_3_cifar10.py:run=<name> --workdir DIR
 
-Table 2 (I_c of eq. 12 per class on the training set, λ = 0.01):
-
-  =====  ===========  ======
-  class  Center Loss  σ²R
-  =====  ===========  ======
-  0      0.4127       0.1016
-  1      0.2450       0.0698
-  2      0.4062       0.1093
-  3      0.2800       0.1452
-  4      0.3656       0.0991
-  5      0.3575       0.0967
-  6      0.3067       0.0819
-  7      0.2826       0.0879
-  8      0.3197       0.0712
-  9      0.3074       0.0798
-  =====  ===========  ======
+The table compares the test accuracy (%, average and maximum of 10 executions) of σ²R,
+the cross-entropy baseline, SoftN [8] and center loss (Table 3), and lists the per-class
+training-set I_c (eq. 12) of center loss and σ²R (Table 2, λ = 0.01)
+(sigma2r_loss.txt); the paper's figures: ``TABLE``.
 
 Settings (Sec. 5.2, Tables 2-3 captions): ResNet-18 (CIFAR stem), 300 epochs, batch 256
 balanced, Adam with "learning rate of the neural model equals to 0.4" (as printed: an
@@ -42,10 +24,8 @@ centers/growth rates, per-epoch cosine decay, λ = 0.01, n = 7, Z = 40. Choices:
 :mod:`configs.sigma2r._common`. The per-class columns read the final metrics'
 ``[train/]intra_class_std/class_<k>`` (disc_jax.train.evaluate).
 
-Cost (``python -m experiments.cost``): XLA counts 743 GFLOP per train step (the config's
-batch and image size), 195 steps/epoch, 58,500 steps per run: about 0.80 h per run on
-one H100 at the assumed 15 TFLOP/s, 32 h on the GPU for 4 runs x 10 seeds (estimates: no
-GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, about an hour per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/sigma2r/table2_3_cifar10.py``.
 """
 
 from __future__ import annotations

@@ -5,15 +5,14 @@ Command (GPU; the paper's 10 executions)::
   python -m experiments.reproduce --config configs/sigma2r/table4_cifar100.py \\
       --seeds 10 --out results/sigma2r_table4_cifar100.md
 
-Paper (sigma2r_loss.txt, Table 4, accuracy %, average and maximum of 10 executions):
+One run (``RUNS`` lists the names)::
 
-  ==================  ======  =====
-  method              avg     max
-  ==================  ======  =====
-  σ²R loss            60.281  62.65
-  baseline (CE)       56.44   58.18
-  base + CenterLoss   58.90   61.57
-  ==================  ======  =====
+  python -m experiments.train \\
+      --config=configs/sigma2r/table4_cifar100.py:run=<name> --workdir DIR
+
+The table compares the test accuracy (%, average and maximum of 10 executions) of σ²R,
+the cross-entropy baseline and center loss (sigma2r_loss.txt, Table 4); the paper's
+figures: ``TABLE``.
 
 Settings (Sec. 5.2): ResNet-18 (CIFAR stem) "trained for 500 epochs using the Cifar100
 dataset", batch 1000 balanced ("10 instances per class"; min 8 = n + 1), Adam lr 0.4
@@ -21,10 +20,8 @@ for the network as printed for Table 3 (see configs/sigma2r/table2_3_cifar10.py 
 this rate), second Adam lr 0.1, per-epoch cosine decay, λ = 0.01, n = 7, Z = 40.
 Choices: :mod:`configs.sigma2r._common`.
 
-Cost (``python -m experiments.cost``): XLA counts 2,900 GFLOP per train step (the
-config's batch and image size), 50 steps/epoch, 25,000 steps per run: about 1.3 h per
-run on one H100 at the assumed 15 TFLOP/s, 40 h on the GPU for 3 runs x 10 seeds
-(estimates: no GPU was measured). Not CPU-feasible.
+Runtime class: GPU-sized, about an hour per run on one GPU (not CPU-feasible). Cost:
+``python -m experiments.cost --config configs/sigma2r/table4_cifar100.py``.
 """
 
 from __future__ import annotations

@@ -223,15 +223,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
     data_lib.parse_augment(tuple(config.augment))
   except ValueError as e:
     raise ValueError(f"config.augment: {e}") from None
-  for kind, entry_ in [("optimizer", config.optimizer), ("schedule", config.schedule)] + [
-      ("optimizer", e.param_optimizer) for e in objective.entries(config)
-      if e.param_optimizer.name != "shared"]:
+  checks = [("config.optimizer", "optimizer", config.optimizer),
+            ("config.schedule", "schedule", config.schedule)]
+  checks += [(f"config.aux_losses[{i}].param_optimizer", "optimizer", e.param_optimizer)
+             for i, e in enumerate(objective.entries(config)) if e.param_optimizer.name != "shared"]
+  for where, kind, entry_ in checks:
     try:
       state.with_defaults(kind, entry_.name, entry_.kwargs)
     except ValueError as e:
-      raise ValueError(f"config.{kind}: {e}") from None
+      raise ValueError(f"{where}: {e}") from None
   objective.check_entries(config)
   evaluate.check_extra_datasets(config, num_classes)
+  skip = plain["init_from_skip"]
+  if plain["init_from"] is not None and (not isinstance(plain["init_from"], str)
+                                         or not plain["init_from"]):
+    raise ValueError("config.init_from must be a checkpoint path (str) or None, got "
+                     f"{plain['init_from']!r}")
+  if isinstance(skip, str) or not all(isinstance(p, str) and p for p in skip):
+    raise ValueError("config.init_from_skip must be a list of parameter paths such as "
+                     f"['head'], got {skip!r}")
   try:
     model = models.get_model(config.model.name, num_classes=num_classes, **to_plain(config.model.kwargs))
   except (ValueError, TypeError) as e:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import pathlib
 from collections.abc import Callable, Mapping, Sequence
 
+import ml_collections
 import numpy as np
 
 from disc_jax import data as data_lib
@@ -125,10 +126,15 @@ def prefix_of(entry: Mapping) -> str:
   return str(entry.get("prefix") or entry["name"])
 
 
+def _entries(config) -> list[ml_collections.ConfigDict]:
+  return [ml_collections.ConfigDict(e) if isinstance(e, dict) else e
+          for e in config.final_eval.extra_datasets]
+
+
 def check_extra_datasets(config, num_classes: int) -> None:
   """The extra datasets' names, splits, prefixes and label spaces (no data read)."""
   where = "config.final_eval.extra_datasets"
-  entries = list(config.final_eval.extra_datasets)
+  entries = _entries(config)
   if entries and config.dataset.class_subset is not None:
     raise ValueError(f"{where} cannot be combined with config.dataset.class_subset (the extra "
                      "datasets' labels are not relabelled); drop one of the two")
@@ -158,7 +164,7 @@ def extra_pipelines(config, *, image_shape: tuple[int, int, int], num_classes: i
   """
   train_info = data_lib.dataset_info(config.dataset.name)
   out = {}
-  for i, e in enumerate(config.final_eval.extra_datasets):
+  for i, e in enumerate(_entries(config)):
     where = f"config.final_eval.extra_datasets[{i}] ({e.name!r}, split {e.split!r})"
     source = data_lib.load_source(
         e.name, e.split, data_dir=e.data_dir if e.data_dir is not None else config.dataset.data_dir,

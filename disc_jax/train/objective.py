@@ -198,6 +198,8 @@ def _classification(name: str, kw: dict[str, Any], label_smoothing: float, out, 
                     head, step, epoch, rng) -> jax.Array:
   """The main loss of the batch (mean over the global batch)."""
   if name == "softmax_ce":   # optax.smooth_labels: (1 - α) one-hot + α / C
+    if kw:
+      raise TypeError(f"softmax_ce got an unexpected keyword argument {sorted(kw)[0]!r}")
     onehot = jax.nn.one_hot(labels, out["logits"].shape[-1], dtype=jnp.float32)
     if label_smoothing:
       onehot = optax.smooth_labels(onehot, label_smoothing)

@@ -167,7 +167,10 @@ def make_tx(config, *, steps_per_epoch: int, total_steps: int
 
 def learning_rate(schedule: optax.Schedule, step: jax.Array, opt_state: Any) -> jax.Array:
   """The model's effective learning rate at ``step``: the schedule times the plateau scale."""
-  scale = optax.tree_utils.tree_get(opt_state, "scale", default=1.0)
+  plateau = optax.contrib.ReduceLROnPlateauState
+  found = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, plateau))
+           if isinstance(s, plateau)]
+  scale = found[0].scale if found else 1.0
   return jnp.asarray(schedule(step), jnp.float32) * jnp.asarray(scale, jnp.float32)
 
 

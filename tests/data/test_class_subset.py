@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from disc_jax.data import ArraySource, ClassSubsetSource, Pipeline, SyntheticSource, choose_classes
-from disc_jax.train import build, schema
+from disc_jax.train import build
 from disc_jax.train import config as config_lib
 
 
@@ -81,7 +81,7 @@ def test_bad_subsets_name_the_problem(spec, match):
 
 
 def _config(subset):
-  c = schema.get_config()
+  c = config_lib.get_config()
   c.dataset.name = "synthetic"
   c.dataset.kwargs = ml_collections.ConfigDict(
       {"num_examples": 120, "image_shape": (12, 12, 1), "num_classes": 10})
@@ -124,8 +124,7 @@ def test_explicit_list_and_validation_errors():
 
 def test_group_softmax_table3_subset_runs_are_the_full_runs_on_c_classes():
   from configs.group_softmax import table3_imagenet  # noqa: PLC0415
-  from disc_jax.train.seeds import run_configs  # noqa: PLC0415
-  configs = run_configs(table3_imagenet.get_config())
+  configs = {r: table3_imagenet.get_config(f"run={r}") for r in table3_imagenet.RUNS}
   rows = {r.label: r.run for r in table3_imagenet.TABLE.rows}
   for method, label in (("softmax", "Softmax"), ("type1", "Ours, Type-I"),
                         ("type2", "Ours, Type-II")):

@@ -1,6 +1,6 @@
 """End to end: 30 train steps of each auxiliary loss on a tiny LeNet-5 and synthetic data.
 
-Every case builds the real run (config -> validate -> pipelines -> jitted step), checks
+Every case builds the real run (config -> pipelines -> jitted step), checks
 the total loss decreases (mean of the last 5 steps < mean of the first 5), every logged
 value is finite, the step compiled once, and the loss params moved the way their
 update mode says (the Wen centers exactly as ``losses.update_centers``).
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from disc_jax import losses
-from disc_jax.train import aux_loss, build, optimizer
+from disc_jax.train import aux_loss, build, objective, optimizer
 
 ADAM_01 = optimizer("adam", 0.1)
 
@@ -34,21 +34,22 @@ CASES = {
 }
 
 
-def _train(config, num_steps=30, alpha=None):
+def _train(config, train_step, num_steps=30, alpha=None):
   run = build(config)
+  train_step = train_step(run)
   state = run.init()
   init_loss_params = jax.tree.map(np.asarray, state.loss_params)
   history = []
   batches = run.train_pipeline.batches()
   for step in range(num_steps):
-    batch = run.steps.shard_batch(next(batches))
+    batch = run.shard(next(batches))
     if step == 0 and alpha is not None:
       # Wen update: the centers after step 0 are update_centers(old, features of the
       # step (LeNet-5: no BN/dropout, so eval-mode features equal train-mode ones), alpha).
-      _, feats = run.steps.predict(state, batch["image"])
+      _, feats = run.predict_step(state, batch["image"])
       want = losses.update_centers(init_loss_params["center"]["centers"], feats,
                                    batch["label"], alpha)
-    state, metrics = run.steps.train(state, batch)
+    state, metrics = train_step(state, batch)
     if step == 0 and alpha is not None:
       np.testing.assert_allclose(state.loss_params["center"]["centers"], want, rtol=1e-5,
                                  atol=1e-6)
@@ -57,22 +58,23 @@ def _train(config, num_steps=30, alpha=None):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_aux_loss_trains(tiny, case):
+def test_aux_loss_trains(tiny, traced_once, case):
   spec = CASES[case]
   config = tiny()
   config.aux_losses = spec.get("aux", [])
   config.classification_loss = ml_collections.ConfigDict(
       {"name": spec.get("cls", "softmax_ce"), "kwargs": spec.get("cls_kwargs", {})})
-  run, state, init_lp, history = _train(config, alpha=0.5 if case == "center_wen" else None)
+  run, state, init_lp, history = _train(config, traced_once,
+                                        alpha=0.5 if case == "center_wen" else None)
 
-  assert run.steps.traces["train"] == 1
   for m in history:
     assert m["finite"] == 1.0
     assert all(np.isfinite(v) for v in m.values()), m
   loss = np.array([m["loss"] for m in history])
   assert loss[-5:].mean() < loss[:5].mean(), loss
-  for term in run.terms:
-    assert f"loss/{term.label}" in history[0] and history[0][f"weight/{term.label}"] == pytest.approx(term.weight)
+  entries = objective.entries(config)
+  for label, e in zip(objective.term_labels(entries), entries):
+    assert f"loss/{label}" in history[0] and history[0][f"weight/{label}"] == pytest.approx(e.weight)
 
   if case == "itra_c":
     assert run.train_pipeline.second_batch
@@ -86,8 +88,8 @@ def test_aux_loss_trains(tiny, case):
     # each center toward its class's batch mean by alpha; with
     # alpha = 0.5 over 30 steps the centers end close to the class means of the
     # features, which the gradient path (frozen for them) could not do.
-    batch = run.steps.shard_batch(run.train_pipeline.batch(29))
-    _, feats = run.steps.predict(state, batch["image"])
+    batch = run.shard(run.train_pipeline.batch(29))
+    _, feats = run.predict_step(state, batch["image"])
     centers = np.asarray(state.loss_params["center"]["centers"])
     means = np.stack([np.asarray(feats)[np.asarray(batch["label"]) == c].mean(0)
                       for c in range(centers.shape[0])])

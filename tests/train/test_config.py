@@ -7,7 +7,7 @@ import pytest
 
 from configs import base, default
 from disc_jax.train import config as config_lib
-from disc_jax.train import objective, schema
+from disc_jax.train import objective
 
 
 def _cfg():
@@ -15,16 +15,21 @@ def _cfg():
 
 
 def test_base_and_default_configs_validate():
-  terms = config_lib.validate(_cfg())
-  assert terms == []
-  config = default.get_config()
-  config_lib.validate(config)
-  merged = config_lib.merge(config, config_lib.to_plain(config.runs.sigma2r))
-  (term,) = config_lib.validate(merged)
-  assert term.label == "sigma2r" and term.own_optimizer
-  assert term.weight == default.SIGMA2R_WEIGHT and term.param_optimizer["learning_rate"] == 0.1
-  assert list(config.runs) == ["cross_entropy", "center_loss", "sigma2r"]  # panel order kept
-  assert merged.model.name == "lenet_pp" and not merged.runs
+  config_lib.validate(_cfg())
+  assert list(default.RUNS) == ["cross_entropy", "center_loss", "center_loss_matched",
+                                "sigma2r"]  # panel order kept
+  for name in default.RUNS:
+    config_lib.validate(default.get_config(f"run={name}"))
+  config = default.get_config("run=sigma2r")
+  (entry,) = config.aux_losses
+  assert entry.name == "sigma2r" and entry.weight == default.LAMBDA
+  assert entry.param_optimizer.learning_rate == 0.1
+  assert objective.param_labels(config) == {"sigma2r": "aux:sigma2r"}
+  assert not default.get_config().aux_losses          # no argument: the first run
+  with pytest.raises(ValueError, match=r"unknown run 'sigma'; this config's runs are"):
+    default.get_config("run=sigma")
+  with pytest.raises(ValueError, match=r"expected 'run=<name>'"):
+    default.get_config("sigma2r")
 
 
 @pytest.mark.parametrize("mutate, match", [
@@ -36,14 +41,17 @@ def test_base_and_default_configs_validate():
     (lambda c: setattr(c.optimizer, "name", "rmsprop"), r"unknown optimizer 'rmsprop'; valid choices: \['adam', 'adamax', 'adamw', 'sgd'\]"),
     (lambda c: c.optimizer.kwargs.__setitem__("beta1", 0.9), r"optimizer 'adam': unknown kwargs \['beta1'\]; valid: \['b1', 'b2', 'eps'\]"),
     (lambda c: setattr(c.schedule, "name", "linear"), r"unknown schedule 'linear'; valid choices: \['constant', 'cosine'"),
-    (lambda c: setattr(c.classification_loss, "name", "arcface"), r"unknown classification_loss.name 'arcface'; valid choices: \[.*'softmax_ce'"),
-    (lambda c: setattr(c, "aux_losses", [base.aux_loss("triplet")]), r"aux_losses\[0\]: unknown aux loss name 'triplet'; valid choices: \['center', 'gini'"),
-    (lambda c: setattr(c, "aux_losses", [base.aux_loss("snnl", kwargs={"temp": 1.0})]), r"aux_losses\[0\] \(snnl\): unknown kwargs \['temp'\]; valid: \['temperature'\]"),
-    (lambda c: setattr(c, "aux_losses", [base.aux_loss("group_softmax", input="last_conv")]), r"input 'last_conv' is not valid; valid choices: \['features'\]"),
+    (lambda c: setattr(c.classification_loss, "name", "arcface"), r"classification_loss.name: unknown 'arcface'; valid choices: \['softmax_ce'"),
+    (lambda c: setattr(c, "aux_losses", [base.aux_loss("triplet")]), r"aux_losses\[0\].name: unknown 'triplet'; valid choices: \['gini'"),
+    (lambda c: setattr(c, "aux_losses", [base.aux_loss("snnl", kwargs={"temp": 1.0})]), r"aux_losses\[0\] \(snnl\): .*unexpected keyword argument 'temp'; set only keywords the loss function takes"),
+    (lambda c: setattr(c.classification_loss, "kwargs", {"margin": 2}), r"config.classification_loss: .*unexpected keyword argument 'margin'"),
+    (lambda c: setattr(c, "aux_losses", [base.aux_loss("group_softmax", input="last_conv")]), r"input 'last_conv'; valid choices: \['features'\]"),
     (lambda c: setattr(c, "aux_losses", [base.aux_loss("sigma2r", center_update="wen")]), r"center_update='wen' is only for the 'center' loss"),
     (lambda c: setattr(c, "aux_losses", [base.aux_loss("snnl", param_optimizer=base.optimizer("adam", 0.1))]), r"snnl has no loss params"),
     (lambda c: setattr(c, "aux_losses", [base.aux_loss("center", param_optimizer=base.optimizer("lion", 0.1))]), r"param_optimizer: unknown optimizer 'lion'"),
     (lambda c: setattr(c, "aux_losses", [ml_collections.ConfigDict({"name": "center", "wieght": 1.0})]), r"aux_losses\[0\]: unknown key\(s\) \['wieght'\]"),
+    (lambda c: setattr(c.optimizer, "learning_rate", -0.1), r"config.optimizer.learning_rate must be a finite number > 0"),
+    (lambda c: setattr(c.optimizer, "learning_rate", float("inf")), r"config.optimizer.learning_rate must be a finite number > 0"),
     (lambda c: setattr(c, "label_smoothing", 1.5), r"label_smoothing must lie in \[0, 1\)"),
     (lambda c: setattr(c, "batch_size", 0), r"config.batch_size must be a positive int"),
     (lambda c: setattr(c, "best_mode", "up"), r"best_mode must be 'max' or 'min'"),
@@ -60,8 +68,8 @@ def test_label_smoothing_only_where_supported():
   config = _cfg()
   config.classification_loss.name = "group_softmax"
   config.label_smoothing = 0.1
-  with pytest.raises(ValueError, match=r"label_smoothing=0.1 is not supported by classification "
-                                       r"loss 'group_softmax'; use one of \[.*'softmax_ce'"):
+  with pytest.raises(ValueError, match=r"label_smoothing=0.1 applies to 'softmax_ce' only, "
+                                       r"not 'group_softmax'"):
     config_lib.validate(config)
 
 
@@ -72,29 +80,32 @@ def test_loss_needing_head_rejects_headless_model():
   config.model.name = "resnet17"
   config.model.kwargs = ml_collections.ConfigDict({"stem": "cifar"})
   config.aux_losses = [base.aux_loss("group_softmax")]
-  with pytest.raises(ValueError, match=r"needs the classifier params\['head'\].*'resnet17'"):
+  with pytest.raises(ValueError, match=r"needs the classifier params\['head'\]"):
     config_lib.validate(config)
 
 
-def test_runs_are_validated_by_name():
-  config = _cfg()
-  config.runs = ml_collections.ConfigDict({"ok": {}, "bad": {"optimizer": {"name": "adagrad"}}})
-  with pytest.raises(ValueError, match=r"config.runs.bad: .*unknown optimizer 'adagrad'"):
-    config_lib.validate(config)
-
-
-def test_aux_loss_helper_rejects_unknown_fields_and_fills_defaults():
-  with pytest.raises(ValueError, match=r"unknown field\(s\) \['lamda'\]; valid fields"):
-    base.aux_loss("center", lamda=0.1)
+def test_aux_loss_helper_fills_defaults():
   entry = config_lib.to_plain(base.aux_loss("center", 0.5, start_epoch=10))
-  assert entry == {**schema.AUX_LOSS_DEFAULTS, "name": "center", "weight": 0.5, "start_epoch": 10}
+  assert entry["param_optimizer"]["name"] == "shared" and entry["center_update"] == "gradient"
+  assert entry["weight"] == 0.5 and entry["start_epoch"] == 10 and entry["input"] == "features"
+  with pytest.raises(TypeError, match="lamda"):
+    base.aux_loss("center", lamda=0.1)
 
 
 def test_duplicate_aux_losses_get_unique_labels():
-  terms = objective.build_terms([base.aux_loss("gini", 0.5, input="last_conv", start_epoch=10),
-                                 base.aux_loss("gini", 0.5), base.aux_loss("kl", 0.5)])
-  assert [t.label for t in terms] == ["gini", "gini_1", "kl"]
-  assert terms[0].start_epoch == 10 and terms[0].input == "last_conv"
+  entries = [base.aux_loss("gini", 0.5, input="last_conv", start_epoch=10),
+             base.aux_loss("gini", 0.5), base.aux_loss("kl", 0.5)]
+  assert objective.term_labels(entries) == ["gini", "gini_1", "kl"]
+
+
+def test_validation_runs_once_per_run(monkeypatch, tiny, tmp_path):
+  from disc_jax.train import loop
+  calls = []
+  monkeypatch.setattr(loop, "validate", lambda c: calls.append(1) or config_lib.validate(c))
+  config = tiny()
+  config.num_steps = 1
+  loop.train_and_evaluate(config, tmp_path, progress=False)
+  assert calls == [1]
 
 
 def test_locked_config_rejects_typos_on_assignment():

@@ -18,15 +18,15 @@ from disc_jax.train import aux_loss, build, optimizer
 def _curve(config, num_devices, num_steps=6):
   config.num_devices = num_devices
   run = build(config)
-  assert run.steps.mesh.size == num_devices
+  assert run.mesh.size == num_devices
   state = run.init()
   losses, batches = [], run.train_pipeline.batches()
   for _ in range(num_steps):
-    batch = run.steps.shard_batch(next(batches))
+    batch = run.shard(next(batches))
     assert len(batch["image"].sharding.device_set) == num_devices
-    state, metrics = run.steps.train(state, batch)
+    state, metrics = run.train_step(state, batch)
     losses.append({k: float(v) for k, v in metrics.items()})
-  evaluated = run.steps.eval(state, run.steps.shard_batch(run.eval_pipeline.batch(0)))
+  evaluated = run.eval_step(state, run.shard(run.eval_pipeline.batch(0)))
   return losses, jax.tree.map(np.asarray, state), {k: float(v) for k, v in evaluated.items()}
 
 

@@ -8,7 +8,6 @@ image as its features, so no model is compiled.
 
 from __future__ import annotations
 
-import types
 
 import numpy as np
 import pytest
@@ -72,13 +71,12 @@ def test_final_metrics_report_per_class_std_of_each_split():
   train_y, test_y = np.repeat(np.arange(k), 4), np.array([0, 0, 1, 1, 1, 2, 2])
   train_x = rng.normal(size=(len(train_y), 2)).astype(np.float32)
   test_x = (3 * rng.normal(size=(len(test_y), 2))).astype(np.float32)
-  steps = types.SimpleNamespace(
-      shard_batch=lambda b: b,
-      predict=lambda state, x: (np.eye(k, dtype=np.float32)[np.argmax(x[:, :1] > 0, 1)], x))
-  state = types.SimpleNamespace(loss_params={})
+  def predict(state, x):
+    return np.eye(k, dtype=np.float32)[np.argmax(x[:, :1] > 0, 1)], x
+
   out, arrays = evaluate.final_metrics(
-      steps, state, train_pipeline=_Pipeline(train_x, train_y),
-      test_pipeline=_Pipeline(test_x, test_y), terms=(), num_classes=k,
+      predict, lambda b: b, None, train_pipeline=_Pipeline(train_x, train_y),
+      test_pipeline=_Pipeline(test_x, test_y), centers={}, num_classes=k,
       max_train_examples=len(train_y), plot_dir=None)
   np.testing.assert_array_equal(arrays["test_features"], test_x)
   for prefix, (x, y) in {"": (test_x, test_y), "train/": (train_x, train_y)}.items():

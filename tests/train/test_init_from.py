@@ -10,7 +10,8 @@ import pytest
 
 from disc_jax.train import Checkpointer, build, train_and_evaluate
 from disc_jax.train import config as config_lib
-from disc_jax.train import init_from
+from configs import base
+from disc_jax.train import checkpoint
 from tests.train.conftest import tiny_config
 
 
@@ -52,17 +53,18 @@ def test_second_run_starts_from_the_first_runs_final_params(source_run, tiny, tm
   assert not np.allclose(fresh.params["head"]["kernel"], final.params["head"]["kernel"])
 
   for path in (workdir, workdir / "checkpoints", workdir / "checkpoints" / "2"):
-    loaded = init_from.initialize(fresh, path)
+    loaded = checkpoint.initialize(fresh, path)
     _assert_trees_equal(loaded.params, final.params)
     _assert_trees_equal(loaded.batch_stats, final.batch_stats)
     assert int(loaded.step) == 0                       # step and optimizer state stay fresh
     _assert_trees_equal(loaded.opt_state, fresh.opt_state)
     assert loaded.params["head"]["kernel"].sharding == fresh.params["head"]["kernel"].sharding
 
-  # Through train_and_evaluate: at lr 0 the params after step 1 are still the loaded ones.
+  # Through train_and_evaluate: at lr 1e-30 (below float32 resolution of the params; a
+  # learning rate must be > 0) the params after step 1 are still the loaded ones.
   second = config.copy_and_resolve_references()
   second.init_from = str(workdir)
-  second.optimizer.learning_rate = 0.0
+  second.optimizer.learning_rate = 1e-30
   second.num_steps = 1
   seen = {}
   train_and_evaluate(second, tmp_path / "second", progress=False,
@@ -79,14 +81,14 @@ def test_shape_mismatch_names_the_path_and_both_shapes_and_skip_keeps_the_head(s
   with pytest.raises(ValueError, match=r"params/head/bias has shape \(4,\) in the checkpoint "
                                        r"but \(5,\) in this model; .*add 'head' to "
                                        r"config.init_from_skip"):
-    init_from.initialize(fresh, workdir)
-  loaded = init_from.initialize(fresh, workdir, skip=["head"])
+    checkpoint.initialize(fresh, workdir)
+  loaded = checkpoint.initialize(fresh, workdir, skip=["head"])
   _assert_trees_equal(loaded.params["head"], fresh.params["head"])     # fresh 5-way head
   rest = {k: v for k, v in loaded.params.items() if k != "head"}
   _assert_trees_equal(rest, {k: v for k, v in final.params.items() if k != "head"})
   _assert_trees_equal(loaded.batch_stats, final.batch_stats)
   with pytest.raises(ValueError, match=r"init_from_skip: 'haed' matches no parameter"):
-    init_from.initialize(fresh, workdir, skip=["haed"])
+    checkpoint.initialize(fresh, workdir, skip=["haed"])
 
 
 def test_other_architecture_and_bad_paths_fail_clearly(source_run, tiny, tmp_path):
@@ -94,11 +96,11 @@ def test_other_architecture_and_bad_paths_fail_clearly(source_run, tiny, tmp_pat
   fresh = build(tiny(model="lenet5")).init()
   with pytest.raises(ValueError, match=r"the checkpoint's params do not match this model: "
                                        r"missing \['conv1/bias', .*unexpected \['bn0/bias'"):
-    init_from.initialize(fresh, workdir)
+    checkpoint.initialize(fresh, workdir)
   with pytest.raises(ValueError, match=r"is not a directory"):
-    init_from.find_checkpoint(tmp_path / "nowhere")
+    checkpoint.find_checkpoint(tmp_path / "nowhere")
   with pytest.raises(ValueError, match=r"no checkpoint under .*train that run first"):
-    init_from.find_checkpoint(tmp_path)
+    checkpoint.find_checkpoint(tmp_path)
 
 
 @pytest.mark.parametrize("field, value, match", [
@@ -108,13 +110,13 @@ def test_other_architecture_and_bad_paths_fail_clearly(source_run, tiny, tmp_pat
     ("init_from_skip", ["head", ""], r"config.init_from_skip must be a list"),
 ])
 def test_config_validation(tiny, field, value, match):
-  config = config_lib.merge(tiny(), {field: value})   # merge: past the ConfigDict type check
+  config = base.with_fields(tiny(), {field: value})   # past the ConfigDict type check
   with pytest.raises(ValueError, match=match):
     config_lib.validate(config)
 
 
 def test_doctests():
-  result = doctest.testmod(init_from, optionflags=doctest.ELLIPSIS)
+  result = doctest.testmod(checkpoint, optionflags=doctest.ELLIPSIS)
   assert result.attempted > 0 and result.failed == 0
 
 
@@ -124,9 +126,8 @@ def test_group_softmax_finetune_runs_load_table3_softmax_models_except_the_head(
   from configs.group_softmax import _common as gs  # noqa: PLC0415
   from configs.group_softmax import table2_food101, table3_imagenet  # noqa: PLC0415
   from disc_jax import models  # noqa: PLC0415
-  from disc_jax.train.seeds import run_configs  # noqa: PLC0415
-  food = run_configs(table2_food101.get_config())
-  imagenet = run_configs(table3_imagenet.get_config())
+  food = {r: table2_food101.get_config(f"run={r}") for r in table2_food101.RUNS}
+  imagenet = {r: table3_imagenet.get_config(f"run={r}") for r in table3_imagenet.RUNS}
   for prefix in ("resnet50", "vgg16"):
     ft = food[f"{prefix}_type2_ft"]
     assert ft.init_from == f"workdir/sweeps/group_softmax/table3_imagenet/{prefix}_softmax/seed_0"
@@ -138,7 +139,7 @@ def test_group_softmax_finetune_runs_load_table3_softmax_models_except_the_head(
                                **config_lib.to_plain(config.model.kwargs))
       tree = jax.eval_shape(lambda m=model: models.init_variables(
           m, jax.random.PRNGKey(0), (224, 224, 3)))
-      shapes.append({k: v.shape for k, v in init_from.flatten(tree).items()})
+      shapes.append({k: v.shape for k, v in checkpoint.flatten(tree).items()})
     differing = sorted(k for k in shapes[0] if shapes[0][k] != shapes[1].get(k))
     assert set(shapes[0]) == set(shapes[1])
     assert differing == ["params/head/bias", "params/head/kernel"]
