@@ -119,7 +119,7 @@ def retrieval_metrics(query_features: ArrayLike, query_labels: ArrayLike,
   >>> m['precision_at_1'], m['r_precision'], m['map_at_r'], m['knn_accuracy']
   (0.8, 0.6, 0.6, 0.8)
 
-  Here the query at 7. (R = 2) finds its class only at ranks 4 and 5, so it scores 0; the
+  Here the query at 7. (R = 2) finds its class only at ranks 3 and 4, so it scores 0; the
   query at 6. has 5. (index 2) and 7. (index 4) at equal distance, and index 2 comes first.
   """
   stats = _per_query(query_features, query_labels, reference_features, reference_labels,

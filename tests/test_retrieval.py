@@ -243,6 +243,17 @@ def test_reexported_from_metrics():
   assert M.clustering_metrics is R.clustering_metrics
 
 
+def test_benchmark_script_runs_on_tiny_cases(monkeypatch):
+  from experiments import benchmark_retrieval as B
+  monkeypatch.setattr(B, "CASES", {"tiny": (50, 50, 4, 3, True, 2.0),
+                                   B.PROJECTED: (200, 60, 4, 2, True, 2.0)})
+  tiny = B.run_case("tiny", block_size=16, fraction_queries=20)
+  assert tiny["block_temp_mib"] <= tiny["formula_temp_mib"] + 0.1
+  projected = B.run_case(B.PROJECTED, block_size=16, fraction_queries=20)
+  assert projected["measured_queries"] == 20 and projected["projected_wall_s"] >= 0
+  assert "projected" in B._markdown([tiny, projected], None)
+
+
 def test_doctests():
   failures, tried = doctest.testmod(R, optionflags=doctest.NORMALIZE_WHITESPACE)
   assert tried >= 5 and failures == 0
@@ -317,3 +328,10 @@ def test_clustering_import_error_names_the_extra(monkeypatch):
   monkeypatch.setattr(builtins, "__import__", no_sklearn)
   with pytest.raises(ImportError, match=r"pip install 'disc_jax\[train\]'"):
     R.clustering_metrics(np.zeros((2, 1), np.float32), np.array([0, 1]))
+
+
+def test_kmeans_input_errors():
+  with pytest.raises(ValueError, match="exceeds the 2 points"):
+    R.kmeans(np.zeros((2, 1), np.float32), 3)
+  with pytest.raises(ValueError, match="num_init"):
+    R.kmeans(np.zeros((2, 1), np.float32), 1, num_init=0)
