@@ -33,7 +33,7 @@ def np_retrieval(qx, ql, rx, rl, *, same_set=False, k=10, distance="euclidean"):
     else:
       norms = np.linalg.norm(rx, axis=1) * np.linalg.norm(qx[i])
       dist = -np.where(norms > 0, rx @ qx[i] / np.where(norms > 0, norms, 1), 0.0)
-    cand = np.array([j for j in range(len(rx)) if not (same_set and j == i)], dtype=int)
+    cand = np.delete(np.arange(len(rx)), i) if same_set else np.arange(len(rx))
     order = cand[np.argsort(dist[cand], kind="stable")]
     labels = rl[order]
     rel = labels == ql[i]
