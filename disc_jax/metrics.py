@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from disc_jax.losses._checks import float_array, is_concrete, positive_int
+from disc_jax.retrieval import clustering_metrics, retrieval_metrics  # noqa: F401  (re-export)
 
 _HI = jax.lax.Precision.HIGHEST
 
