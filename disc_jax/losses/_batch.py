@@ -52,18 +52,25 @@ def clean_rows(x: jax.Array, labels: jax.Array | None = None, *,
                ) -> tuple[jax.Array, jax.Array | None]:
   """``(x, labels)`` made safe for batch statistics; every loss calls it first.
 
+  * ``inf`` and ``-inf`` in ``x`` become NaN. A non-finite feature has no
+    meaningful loss, and left as inf it would surface as an inf loss (which
+    looks like a large but valid value), or vanish in a clip or a ``where``;
+    as NaN it propagates to the loss (NaN in, NaN out).
+  * Selected rows whose label lies outside [0, num_classes) get NaN features
+    and label 0: a traced label cannot be range-checked (concrete ones raise a
+    ValueError in ``_checks.label_array``), and the NaN row then makes the loss
+    NaN like any NaN input, instead of a plausible value from a clamped gather
+    or a zero one-hot row.
   * Rows masked out by ``where`` get zero features and label 0, so nothing in
-    them (padding, NaN garbage) can reach a statistic through a product with a
-    zero weight (0 * NaN = NaN), and their gradient is exactly 0.
-  * Selected rows whose label lies outside [0, num_classes) get NaN features:
-    a traced label cannot be range-checked (concrete ones raise a ValueError
-    in ``_checks.label_array``), and a NaN row makes the loss NaN instead of a
-    plausible value from a clamped gather or a zero one-hot row.
+    them (padding, NaN garbage, a bad label) can reach a statistic through a
+    product with a zero weight (0 * NaN = NaN), and their gradient is exactly 0.
   """
+  x = jnp.where(jnp.isinf(x), jnp.asarray(jnp.nan, x.dtype), x)
   if labels is not None and num_classes is not None:
     bad = (labels < 0) | (labels >= num_classes)
     if where is not None:
       bad = bad & where
+    labels = jnp.where(bad, jnp.zeros_like(labels), labels)
     bad = bad.reshape(bad.shape + (1,) * (x.ndim - 1))
     x = jnp.where(bad, jnp.asarray(jnp.nan, x.dtype), x)
   if where is not None:

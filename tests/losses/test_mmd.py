@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import functools
 
 import chex
@@ -10,24 +9,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 from disc_jax.losses import _pairwise
 from disc_jax.losses import itra_loss, mmd
+from tests.helpers import FRESH_SEED
 
-FRESH_SEED = int(os.environ["DISC_JAX_TEST_SEED"])  # per session (tests/conftest.py)
 SEEDS = [0, 1, FRESH_SEED]
 NUM_CLASSES = 5
 
 mmd_jit = jax.jit(mmd)
 itra_jit = jax.jit(itra_loss, static_argnames=("num_classes", "class_conditional"))
-
-
-@pytest.fixture
-def x64():
-  with jax.enable_x64(True):
-    yield
 
 
 # ---------------------------------------------------------------- reference
@@ -305,42 +297,6 @@ def test_jit_traces_once_per_shape():
     f1, l1, f2, l2 = random_pair(seed)
     value, _ = step(f1.astype(np.float32), l1, f2.astype(np.float32), l2)
     assert np.isfinite(float(value))
-
-
-def _global_pair():
-  f1, l1, f2, l2 = random_pair(21, n=16, m=8, dim=3)
-  return f1.astype(np.float32), l1, f2.astype(np.float32), l2
-
-
-def _sharded_itra(class_conditional):
-  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-  fn = functools.partial(itra_loss, num_classes=NUM_CLASSES,
-                         class_conditional=class_conditional, axis_name="data")
-  return jax.shard_map(fn, mesh=mesh, in_specs=(P("data"),) * 4, out_specs=P())
-
-
-@pytest.mark.parametrize("class_conditional", [True, False])
-def test_shard_map_equals_global_batch_value_and_gradient(class_conditional):
-  f1, l1, f2, l2 = _global_pair()
-  glob = functools.partial(itra_loss, num_classes=NUM_CLASSES,
-                           class_conditional=class_conditional)
-  sharded = _sharded_itra(class_conditional)
-  v_glob, g_glob = jax.jit(jax.value_and_grad(glob, argnums=(0, 2)))(f1, l1, f2, l2)
-  v_shard, g_shard = jax.jit(jax.value_and_grad(sharded, argnums=(0, 2)))(f1, l1, f2, l2)
-  np.testing.assert_allclose(float(v_shard), float(v_glob), rtol=1e-6, atol=1e-6)
-  for a, b in zip(g_shard, g_glob):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("class_conditional", [True, False])
-def test_pmap_equals_global_batch(class_conditional):
-  f1, l1, f2, l2 = _global_pair()
-  expected = float(itra_loss(f1, l1, f2, l2, NUM_CLASSES, class_conditional=class_conditional))
-  fn = functools.partial(itra_loss, num_classes=NUM_CLASSES,
-                         class_conditional=class_conditional, axis_name="data")
-  per_device = jax.pmap(fn, axis_name="data")(
-      f1.reshape(8, 2, 3), l1.reshape(8, 2), f2.reshape(8, 1, 3), l2.reshape(8, 1))
-  np.testing.assert_allclose(np.asarray(per_device), expected, rtol=1e-6, atol=1e-6)
 
 
 # ---------------------------------------------------------------- bad input
