@@ -7,6 +7,7 @@ no global backend switch, no display, nothing left open after saving.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 
@@ -127,4 +128,33 @@ def scatter_runs_2d(runs: Mapping[str, tuple], path, *, title: str | None = None
           class_names=class_names, max_points=max_points, seed=seed)
   if title:
     fig.suptitle(title)
+  return _save(fig, path)
+
+
+def growth_rates(metrics_jsonl, path, *, title: str | None = None) -> str | None:
+  """Plots each class's learned σ²R growth rate w_K against the epoch (σ²R Fig. 5).
+
+  Reads the ``train`` rows of a run's ``metrics.jsonl`` and draws one line per
+  ``w_K/<term>/<class>`` key; returns ``path``, or None when the run logged no w_K.
+  """
+  series: dict[str, list[tuple[float, float]]] = {}
+  with open(metrics_jsonl, encoding="utf-8") as f:
+    for line in f:
+      row = json.loads(line)
+      if row.get("split") != "train" or "epoch" not in row:
+        continue
+      for key, value in row.items():
+        if key.startswith("w_K/") and isinstance(value, (int, float)):
+          series.setdefault(key, []).append((row["epoch"], value))
+  if not series:
+    return None
+  fig = Figure(figsize=(6, 4), layout="constrained")
+  ax = fig.add_subplot(1, 1, 1)
+  for key in sorted(series, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))):
+    epochs, values = zip(*sorted(series[key]))
+    ax.plot(epochs, values, label=f"class {key.rsplit('/', 1)[1]}", linewidth=1.2)
+  ax.set_xlabel("epoch")
+  ax.set_ylabel("$w_K$ (eq. 9: $K = \\epsilon + Z\\,\\sigma(w_K)$)")
+  ax.set_title(title or "σ²R growth rates per class")
+  ax.legend(fontsize=7, ncol=2)
   return _save(fig, path)

@@ -50,8 +50,8 @@ RUNS = {
         "sigma2r", 0.01, kwargs={"n_neighbors": 7, "z": 40.0},
         param_optimizer=base.optimizer("adam", 0.1))]},
     "itra_c": {"aux_losses": [base.aux_loss("itra", 0.6, kwargs={"class_conditional": True})]},
-    "gini_kl": {"aux_losses": [base.aux_loss("gini", 0.5, input="last_conv", start_epoch=1),
-                               base.aux_loss("kl", 0.5, input="last_conv", start_epoch=1)]},
+    "gini_kl": {"aux_losses": [base.aux_loss("gini", 0.5, input="last_conv", start_epoch=2),
+                               base.aux_loss("kl", 0.5, input="last_conv", start_epoch=2)]},
     "group_softmax_1": {"classification_loss": {"name": "group_softmax", "kwargs": {
         "loss_type": "I", "groups": (1, 2)}}},
     "group_softmax_2": {"classification_loss": {"name": "group_softmax", "kwargs": {

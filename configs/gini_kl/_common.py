@@ -32,7 +32,7 @@ from configs import base, paper
 
 PAPER = "gini_kl_discriminability_loss"
 LAMBDA = 0.5          # λ1 = λ2 (Sec. 4.2)
-START_EPOCH = 10      # Sec. 4.2
+START_EPOCH = 10      # Sec. 4.2; epochs counted from 1, as in the authors' loop
 TRIALS = 5            # Sec. 4.2: "5 trials"
 
 ACC = paper.Column("CIFAR-100 acc. (%)", "accuracy", scale=100.0)

@@ -4,7 +4,7 @@ Croitoru, Grigore and Ionescu, "Discriminability-enforcing loss to improve
 representation learning" (CVPR 2022 workshops), eq. 1-7. Both losses start from
 the same matrix S̄ (channels x classes) of eq. 2-4:
 
-  M = global average pooling of the activations          [m, c]
+  M = global average pooling of |A|, the activations' magnitudes   [m, c]
   Ȳ = one-hot labels, each column divided by its count   [m, n]   (eq. 4)
   S = Mᵀ Ȳ: s_ij = mean activation of channel i on class j       (eq. 3)
   s̄_ij = s_ij / Σ_k s_ik: each channel's mass spread over classes (eq. 2)
@@ -19,12 +19,10 @@ Choices the paper leaves open (shared by both losses):
 * A channel whose class means sum to zero (a dead ReLU channel) has an S̄ row of
   0 instead of 0/0: it adds 1 to the Gini sum and nothing to H^S. The division
   uses the double-``where`` trick, so its gradient is 0 rather than NaN.
-* The activations are meant to be non-negative (the paper applies the losses
-  after a ReLU), which makes every S̄ row a probability distribution. They are
-  not clipped: signed activations are used as given, the Gini value can then
-  leave [0, 1) and grows without bound when a channel's class means nearly
-  cancel, and the KL loss is NaN as soon as some H^S bin is negative. For signed
-  maps (e.g. CvT token embeddings) pass ``jax.nn.relu(activations)``.
+* M pools the magnitudes |A| over the spatial axes, as the authors' code does
+  (CroitoruAlin/discern, utils.py ``gini_index``: ``mean(abs(activation_maps),
+  dim=(2, 3))``). On ReLU maps this is the plain average; on signed maps (CvT's
+  token embeddings) it keeps every S̄ row a probability distribution.
 * Inputs of lower precision than float32 are computed (and returned) in float32.
 """
 
@@ -39,9 +37,9 @@ from disc_jax.losses import _checks
 
 
 def _pool(activations: jax.Array) -> jax.Array:
-  """[B, ..., C] -> [B, C]: global average pooling over every middle axis."""
+  """[B, ..., C] -> [B, C]: global average pooling of |A| over every middle axis."""
   dtype = jnp.promote_types(activations.dtype, jnp.float32)
-  x = activations.astype(dtype)
+  x = jnp.abs(activations.astype(dtype))
   return x.mean(axis=tuple(range(1, x.ndim - 1))) if x.ndim > 2 else x
 
 
@@ -67,8 +65,8 @@ def class_activation_shares(activations: ArrayLike, labels: ArrayLike,
   """S̄ of eq. 2-4 and the class counts of the global batch.
 
   Args:
-    activations: [B, ..., C] channels-last activations (after a ReLU), pooled
-      over every middle axis.
+    activations: [B, ..., C] channels-last activations; their magnitudes are
+      pooled over every middle axis.
     labels: [B] integer class ids in [0, num_classes).
     num_classes: n, the number of classes.
     axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
@@ -101,8 +99,7 @@ def gini_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
   with :math:`\bar{S}` of eq. 2-4 (see :func:`class_activation_shares`). It is 0
   when every channel fires for a single class and 1 - 1/k when every channel is
   spread evenly over the k classes present. Absent classes add nothing; a dead
-  channel (class means summing to 0) adds 1 with a zero gradient; activations
-  should be non-negative (see the module docstring for signed inputs).
+  channel (class means summing to 0) adds 1 with a zero gradient.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -130,38 +127,55 @@ def gini_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
   return jnp.mean(1.0 - jnp.sum(s_bar**2, axis=1))
 
 
+KL_DIRECTIONS = ("labels||channels", "channels||labels")
+
+
 def kl_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
+            direction: str = "labels||channels", epsilon: float = 1e-10,
             axis_name: _batch.AxisName = None) -> jax.Array:
-  r"""KL(H^S ‖ H^Y) between the channel and label histograms (Croitoru et al., eq. 5-7).
+  r"""KL divergence between the label and channel histograms (Croitoru et al., eq. 5-7).
 
   .. math::
-    \mathcal{L}_{KL} = \sum_{i=1}^{n} h^S_i \log\frac{h^S_i}{h^Y_i},\quad
-    h^S_i = \frac{\sum_j \bar{s}_{ji}}{\sum_{k,j} \bar{s}_{jk}},\quad
+    \mathcal{L}_{KL} = \mathrm{KL}(H^Y \,\|\, H^S) = \sum_{i=1}^{n} h^Y_i
+      \log\frac{h^Y_i}{h^S_i},\quad
+    h^S_i = \frac{\sum_j \bar{s}_{ji} + \epsilon}{\sum_{k,j} \bar{s}_{jk}},\quad
     h^Y_i = \frac{m_i}{m}
 
   where m_i is the number of samples of class i in the (global) batch of m.
-  Handling of the degenerate terms (all finite in value and gradient):
 
-  * absent classes have h^S_i = h^Y_i = 0 (their S̄ column is zero) and their
-    term is 0;
-  * a present class with h^S_i = 0 contributes 0 (the 0·log 0 = 0 convention),
-    with a gradient of 0 for that term (its one-sided derivative is -inf);
+  Direction. The paper writes KL(H^S, H^Y); the authors' code (CroitoruAlin/discern,
+  utils.py ``kl_div``) computes ``F.kl_div(log H^S, H^Y, reduction='sum')``, which is
+  KL(H^Y ‖ H^S), with H^S = (Σ_j s̄_j + 1e-10) / Σ_{k,j} s̄_jk. Where the paper is
+  ambiguous its authors' code decides, so that is the default
+  (``direction="labels||channels"``, with their ``epsilon``); the paper's written
+  order is ``direction="channels||labels"``, KL(H^S ‖ H^Y) without the epsilon.
+  The batch label histogram H^Y is their ``target_dist="batch_dist"``.
+
+  Degenerate terms (all finite in value and gradient):
+
+  * absent classes have h^Y_i = 0 and contribute 0 (0 log 0 = 0), in both
+    directions (their S̄ column is zero too);
+  * labels||channels: a present class with no activation mass has h^S_i =
+    epsilon / Σ s̄, a large finite term, as in the authors' code (with
+    ``epsilon=0`` it is +inf);
+  * channels||labels: a present class with h^S_i = 0 contributes 0 with a zero
+    gradient (its one-sided derivative is -inf);
   * when every channel is dead, H^S is undefined and the loss is 0.
-
-  Activations should be non-negative; a negative H^S bin gives NaN (see the
-  module docstring).
 
   Examples:
     >>> import jax.numpy as jnp
     >>> acts = jnp.array([[1., 0.], [0., 2.]])   # one channel per class
-    >>> float(kl_loss(acts, jnp.array([0, 1]), num_classes=2))
+    >>> round(float(kl_loss(acts, jnp.array([0, 1]), num_classes=2)), 6)
     0.0
 
   Args:
-    activations: [B, ..., C] channels-last activations; global-average-pooled
-      inside.
+    activations: [B, ..., C] channels-last activations; the mean of |A| over
+      every middle axis is used.
     labels: [B] integer class ids in [0, num_classes).
     num_classes: n, the number of classes (histogram bins).
+    direction: ``"labels||channels"`` (default, KL(H^Y ‖ H^S), the authors' code) or
+      ``"channels||labels"`` (KL(H^S ‖ H^Y), the paper's written order).
+    epsilon: added to every H^S bin before normalising (labels||channels only).
     axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
       split; the histograms are then those of the global batch.
 
@@ -172,13 +186,22 @@ def kl_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
     Croitoru et al., Discriminability-enforcing loss to improve representation
     learning, 2022, https://arxiv.org/abs/2202.07073
   """
+  if direction not in KL_DIRECTIONS:
+    raise ValueError(f"`direction` must be one of {KL_DIRECTIONS}, got {direction!r}.")
   s_bar, counts = class_activation_shares(activations, labels, num_classes,
                                           axis_name=axis_name)
   mass = s_bar.sum(axis=0)                                         # [n]
-  h_s = _safe_divide(mass, mass.sum())                             # eq. 6
+  total = mass.sum()
   h_y = counts / counts.sum()                                      # eq. 7
-  # Double where: the log never sees a 0 bin, so neither value nor gradient is
-  # NaN; a negative bin still reaches the log and gives NaN on purpose.
+  if direction == "labels||channels":
+    h_s = _safe_divide(mass + epsilon, total)                      # eq. 6, authors' eps
+    present = h_y > 0
+    log_ratio = (jnp.log(jnp.where(present, h_y, 1.0))
+                 - jnp.log(jnp.where(present, h_s, 1.0)))
+    # Every channel dead (total = 0): H^S undefined, the loss is 0.
+    return jnp.where(total > 0, jnp.sum(jnp.where(present, h_y * log_ratio, 0.0)), 0.0)
+  h_s = _safe_divide(mass, total)                                  # eq. 6
+  # Double where: the log never sees a 0 bin, so neither value nor gradient is NaN.
   empty = h_s == 0
   log_ratio = (jnp.log(jnp.where(empty, 1.0, h_s))
                - jnp.log(jnp.where(empty, 1.0, h_y)))

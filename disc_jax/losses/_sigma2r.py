@@ -9,24 +9,46 @@ factors using sigmoidal functions", eq. 8-10 and Algorithm 1:
 
 with one learned growth rate w_K and one learned center C per class.
 
-Choices the paper leaves open (fixed here and tested):
+The spread sigma(n, p). Algorithm 1 gives sigma(n, C_y) as the "standard deviation
+computed on the n points closest to C_y" (line 3) and sigma(n, x_i) likewise for the n
+points closest to x_i (line 5): the spread *of those n points*, not their distance to
+p. N is the min(n, available) same-class samples of the batch nearest to p, p itself
+never among them (so for x_i the other samples of its class). Three spreads of N:
 
-* sigma(n, p) = sqrt(mean of ||q - p||^2 over the n samples q != p of class y
-  in the batch nearest to p) -- the root mean square distance to the
-  neighbourhood, for p = x_i and for p = C_{y_i} ("standard deviation computed
-  between x_i and its n neighbors").
-* A class with fewer than n + 1 samples in the batch uses all its other samples
-  as the neighbourhood of x_i (sigma(n, x_i) = 0 when it has none);
-  sigma(n, C_y) uses the min(n, n_y) samples of class y nearest to C_y.
-* Gradients flow through beta (the sigmas and K) to the features, the centers
-  and w_K; nothing is stopped. The square roots use a double ``where`` so a
-  zero spread has a zero, not infinite, gradient.
-* Neighbourhoods come from ``top_k`` on fused distances with the other classes
-  (and self) masked to +inf, block by block of rows (no [B, B] matrix is ever
-  stored, no sort, no loop over classes); the selected distances are then
-  recomputed exactly as ||p - q||^2, and only those carry gradients. With
-  ``axis_name`` the neighbours are searched in the gathered global batch and the
-  mean is over the global batch.
+* ``spread="std"`` (default): the standard deviation of the |N| x D numbers that are
+  the points' coordinates, as ``np.std(points, ddof=1)`` or ``torch.std(points)``
+  computes it on the [|N|, D] array -- the literal "standard deviation computed on the
+  n points", with the Bessel correction of the paper's eq. 12:
+  sigma = sqrt( sum_{q in N, d} (q_d - m)^2 / (|N| D - 1) ), m the mean of all |N| D
+  coordinates. It is the default because it is the one under which the learned
+  sigmoids behave as the paper reports: with centers drawn from N(0, 1) far from their
+  classes, the centers come to their classes and w_K falls (Fig. 5). It is not
+  translation invariant (the spread of the coordinate means across d adds to it), which
+  keeps the difference sigma(n, x_i) - sigma(n, C_y) small next to K's range.
+* ``spread="vector_std"``: the translation- and rotation-invariant vector standard
+  deviation of eq. 12, sqrt( sum_{q in N} ||q - mean(N)||^2 / (|N| - 1) ). Under it
+  the n points nearest to a center outside its class are a wide "cap" of the class,
+  wider than the neighbourhoods of its samples, so every sigma(n, x_i) - sigma(n, C_y)
+  is negative, w_K rises to make K ~ Z, beta collapses and the centers stall outside
+  their classes.
+* ``spread="rms_distance"``: sqrt(mean ||q - p||^2) over N, the root mean square
+  distance *from p*. With it, sigma(n, C_y) grows with the distance of the center from
+  its class, beta underflows to 0 for centers far from their classes and the loss
+  switches itself off.
+
+Both std forms give 0 for |N| < 2 (a spread needs two points).
+
+Other choices the paper leaves open (fixed here and tested):
+
+* Gradients flow through beta (the spreads and K) to the features, the centers and
+  w_K. The choice of the n nearest (``top_k``) is not differentiated, so with
+  ``spread="std"`` a center gets its gradient from ||x_i - C_y||^2 only. The square
+  roots use a double ``where`` so a zero spread has a zero, not infinite, gradient.
+* Neighbourhoods come from ``top_k`` on fused distances with the other classes (and
+  self) masked to +inf, block by block of rows (no [B, B] matrix is ever stored, no
+  sort, no loop over classes); only the selected points are then used, exactly. With
+  ``axis_name`` the neighbours are searched in the gathered global batch and the mean
+  is over the global batch.
 * Features below float32 precision are computed in float32.
 """
 
@@ -44,15 +66,18 @@ from disc_jax.losses import _checks
 from disc_jax.losses import _pairwise
 
 
+SPREADS = ("std", "vector_std", "rms_distance")
+
+
 def _neighbourhood_spread(points: jax.Array, point_ids: jax.Array, all_features: jax.Array,
-                          member: Callable[[jax.Array], jax.Array], k: int) -> jax.Array:
-  """sigma(n, p) for each row p of ``points``: RMS distance to its k nearest members.
+                          member: Callable[[jax.Array], jax.Array], k: int,
+                          spread: str) -> jax.Array:
+  """sigma(n, p) for each row p of ``points`` over its k nearest members (module docstring).
 
   ``member(point_id)`` -> [B] bool marks the samples of ``all_features`` that may
   be neighbours of that point. The k nearest are selected on the fused distances
-  (``top_k`` with non-members at +inf; not differentiated), then their distances
-  are recomputed exactly as ||p - q||^2 and differentiated. Fewer than k members
-  give the mean over those there are; none gives 0.
+  (``top_k`` with non-members at +inf; not differentiated); fewer than k members use
+  those there are. ``spread``: 'std', 'vector_std' or 'rms_distance' (module docstring).
   """
   inf = jnp.asarray(jnp.inf, points.dtype)
   fixed = jax.lax.stop_gradient(all_features)
@@ -67,19 +92,37 @@ def _neighbourhood_spread(points: jax.Array, point_ids: jax.Array, all_features:
   index, valid = _pairwise.map_rows(select, (jax.lax.stop_gradient(points), point_ids),
                                     all_features.shape[0])
 
-  def spread(args):
+  dim = all_features.shape[1]
+
+  def std_of_neighbours(args):
+    _, nb_index, nb_valid = args
+    w = nb_valid.astype(all_features.dtype)[:, None]
+    count = jnp.sum(w)
+    nb = all_features[nb_index]                                      # [k, D]
+    if spread == "std":      # all |N| D coordinates as one sample
+      mean = jnp.sum(w * nb) / jnp.maximum(count * dim, 1)
+      dof = count * dim - 1
+    else:                    # vector_std: deviations from the mean point
+      mean = jnp.sum(w * nb, axis=0) / jnp.maximum(count, 1)
+      dof = count - 1
+    sum_sq = jnp.sum(w * jnp.square(nb - mean))
+    return jnp.where(count >= 2, _pairwise.safe_sqrt(sum_sq / jnp.maximum(dof, 1)), 0.0)
+
+  def rms_distance(args):
     point, nb_index, nb_valid = args
     sq = jnp.sum(jnp.square(point[None, :] - all_features[nb_index]), axis=-1)  # [k]
     mean = jnp.sum(jnp.where(nb_valid, sq, 0)) / jnp.maximum(jnp.sum(nb_valid), 1)
     return _pairwise.safe_sqrt(mean)
 
-  return _pairwise.map_rows(jax.checkpoint(spread), (points, index, valid),
+  fn = rms_distance if spread == "rms_distance" else std_of_neighbours
+  return _pairwise.map_rows(jax.checkpoint(fn), (points, index, valid),
                             k * all_features.shape[1])
 
 
 def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
                  growth: ArrayLike, *, n_neighbors: int = 7, z: float = 40.0,
-                 epsilon: float = 1e-3, axis_name: _batch.AxisName = None) -> jax.Array:
+                 epsilon: float = 1e-3, spread: str = "std",
+                 axis_name: _batch.AxisName = None) -> jax.Array:
   r"""σ²R loss (La Grassa et al., eq. 8-10, Algorithm 1).
 
   .. math::
@@ -87,8 +130,9 @@ def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
       \frac{Z}{1 + e^{-K_{y_i}(\sigma(n, x_i) - \sigma(n, C_{y_i}))}}
       \|x_i - C_{y_i}\|^2, \qquad K_y = \epsilon + \frac{Z}{1 + e^{-w_{K,y}}}
 
-  with sigma(n, p) the root mean squared distance from p to its n nearest
-  same-class samples of the batch (see the module docstring for small classes).
+  with sigma(n, p) the standard deviation of the n same-class samples of the batch
+  nearest to p (Algorithm 1, lines 3 and 5; ``spread`` and the module docstring
+  define it exactly).
   Samples in sparser neighbourhoods than their class center get weights near
   Z; samples in denser ones near 0.
 
@@ -97,8 +141,11 @@ def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
     >>> x = jnp.array([[0., 0.], [2., 0.], [0., 2.], [2., 2.]])
     >>> loss = sigma2r_loss(x, jnp.zeros(4, jnp.int32), jnp.ones((1, 2)), jnp.zeros(1),
     ...                     n_neighbors=2, z=2.0)
-    >>> round(float(loss), 4)  # beta = 2 sigmoid(1.001 (2 - sqrt 2)), ||x - C||^2 = 2
-    2.5701
+    >>> # x_0's 2 neighbours (2, 0), (0, 2): coordinates {2, 0, 0, 2}, sigma = sqrt(4/3);
+    >>> # C's nearest 2 (0, 0), (2, 0): {0, 0, 2, 0}, sigma = 1 (likewise for every x_i);
+    >>> # beta = 2 sigmoid(1.001 (sqrt(4/3) - 1)), times ||x - C||^2 = 2
+    >>> round(float(loss), 4)
+    2.1545
 
   Args:
     features: [B, D] float features x_i.
@@ -108,6 +155,10 @@ def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
     n_neighbors: n >= 1, the neighbourhood size (paper: 7).
     z: Z, the range of beta and the scale of K (paper: 40).
     epsilon: the lower bound of K (eq. 9).
+    spread: ``"std"`` (default: the standard deviation of the n nearest points'
+      coordinates, Algorithm 1), ``"vector_std"`` (their eq. 12 vector standard
+      deviation) or ``"rms_distance"`` (their RMS distance from p); see the module
+      docstring for the definitions and why ``"std"`` is the default.
     axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
       split; neighbourhoods and the mean are then those of the global batch.
 
@@ -129,18 +180,20 @@ def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
     raise ValueError(f"`growth` must have shape [num_classes={num_classes}] (one w_K per "
                      f"row of `centers`), got {growth.shape}.")
   n = _checks.positive_int(n_neighbors, "n_neighbors")
+  if spread not in SPREADS:
+    raise ValueError(f"`spread` must be one of {SPREADS}, got {spread!r}.")
   labels = _checks.label_array(labels, features.shape[0], num_classes=num_classes)
   dtype = jnp.promote_types(jnp.promote_types(features.dtype, centers.dtype),
                             jnp.promote_types(growth.dtype, jnp.float32))
   features, centers, growth = (a.astype(dtype) for a in (features, centers, growth))
 
   return _sigma2r(features, labels, centers, growth, jnp.asarray(z, dtype),
-                  jnp.asarray(epsilon, dtype), n, axis_name)
+                  jnp.asarray(epsilon, dtype), n, spread, axis_name)
 
 
-@functools.partial(jax.jit, static_argnames=("n", "axis_name"))
+@functools.partial(jax.jit, static_argnames=("n", "spread", "axis_name"))
 def _sigma2r(features: jax.Array, labels: jax.Array, centers: jax.Array, growth: jax.Array,
-             z: jax.Array, epsilon: jax.Array, n: int, axis_name: _batch.AxisName
+             z: jax.Array, epsilon: jax.Array, n: int, spread: str, axis_name: _batch.AxisName
              ) -> jax.Array:
   """The loss on checked inputs (jitted: one compilation per shape, also eagerly)."""
   num_classes = centers.shape[0]
@@ -153,10 +206,10 @@ def _sigma2r(features: jax.Array, labels: jax.Array, centers: jax.Array, growth:
   labels_and_ids = jnp.stack([labels, row_ids], axis=-1)
   sigma_x = _neighbourhood_spread(
       features, labels_and_ids, all_features,
-      lambda li: (all_labels == li[0]) & (col_ids != li[1]), k)
+      lambda li: (all_labels == li[0]) & (col_ids != li[1]), k, spread)
   # sigma(n, C_y): the min(n, n_y) samples of class y nearest to C_y.
   sigma_c = _neighbourhood_spread(centers, jnp.arange(num_classes), all_features,
-                                  lambda y: all_labels == y, k)
+                                  lambda y: all_labels == y, k, spread)
 
   growth_rate = epsilon + z * jax.nn.sigmoid(growth[labels])          # eq. 9
   beta = z * jax.nn.sigmoid(growth_rate * (sigma_x - sigma_c[labels]))  # eq. 8

@@ -36,6 +36,7 @@ import numpy as np
 
 from disc_jax import data as data_lib
 from disc_jax import models
+from disc_jax import plots
 from disc_jax.train import checkpoint as ckpt_lib
 from disc_jax.train import classification, evaluate, extra_eval, init_from as init_from_lib
 from disc_jax.train import step as step_lib
@@ -282,6 +283,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   logger.close()
   if lead:
     (workdir / "final_metrics.json").write_text(json.dumps(final, indent=2, sort_keys=True))
+    if config.final_eval.plot:
+      plots.growth_rates(workdir / "metrics.jsonl", workdir / "w_K.png",
+                         title=f"{config.model.name} / {objective_name}: σ²R w_K per class")
     if arrays["test_features"].shape[1] <= MAX_SAVED_FEATURE_DIM:
       names = np.asarray(class_names if class_names else [], dtype=str)
       np.savez_compressed(workdir / "features.npz", class_names=names, **arrays)

@@ -1,17 +1,16 @@
 """Config -> the training objective: the classification loss plus weighted auxiliary terms.
 
-``total = cls_loss + Σ_k w_k(epoch) · aux_k``, where ``w_k(epoch) = weight_k`` once
-``epoch >= start_epoch_k`` and 0 before (Gini paper: "We set the starting epoch to 10";
-the switch is a ``jnp.where`` on the traced step, so it never recompiles). Every term
+``total = cls_loss + Σ_k w_k(epoch) · aux_k``, where ``w_k(epoch) = weight_k`` from the
+``start_epoch_k``-th epoch on, counting epochs from 1, and 0 before (Gini paper: "We set
+the starting epoch to 10"; the authors' loop runs ``for epoch in range(1, num_epochs +
+1)`` and zeroes the terms while ``epoch_num < start_epoch``). So 0 and 1 both mean
+"from the start". The switch is a ``jnp.where`` on the traced step: it never recompiles. Every term
 reads one sowed intermediate (``input``: 'features' [B, D] or 'last_conv'
 [B, H, W, C]) of the GLOBAL batch; losses that take feature vectors get 'last_conv'
 global-average-pooled over H, W (Gini/KL pool inside the loss themselves).
 
-Gini and KL read the ReLU of their input: their eq. 2 and 6 normalise class-mean
-activations into shares, which needs non-negative maps. The ResNets' 'last_conv' is
-after a ReLU already (a no-op there), but CvT's last-stage token embedding, where the
-Gini paper applies the losses, is signed (conv + LayerNorm), and the paper does not
-say how it was made non-negative; ReLU is the choice that leaves ReLU maps unchanged.
+Gini and KL get their input as it is and pool its magnitudes |A| themselves, as the
+authors' code does (see :mod:`disc_jax.losses._gini_kl`).
 
 Auxiliary losses (``AUX_LOSSES``; their kwargs are the loss functions' keywords):
 
@@ -89,11 +88,9 @@ def _itra(inp: LossInputs, x, p, *, input_name: str, **kw):
 
 AUX_LOSSES: dict[str, AuxLoss] = {a.name: a for a in (
     AuxLoss("gini", losses.gini_loss,
-            lambda inp, x, p, **kw: losses.gini_loss(
-                jax.nn.relu(x), inp.labels, inp.num_classes, **kw)),
+            lambda inp, x, p, **kw: losses.gini_loss(x, inp.labels, inp.num_classes, **kw)),
     AuxLoss("kl", losses.kl_loss,
-            lambda inp, x, p, **kw: losses.kl_loss(
-                jax.nn.relu(x), inp.labels, inp.num_classes, **kw)),
+            lambda inp, x, p, **kw: losses.kl_loss(x, inp.labels, inp.num_classes, **kw)),
     AuxLoss("group_softmax", losses.group_softmax_loss,
             lambda inp, x, p, **kw: losses.group_softmax_loss(
                 x, inp.labels, inp.kernel, inp.bias, rng=inp.rng, **kw), inputs=("features",)),
@@ -218,6 +215,11 @@ def init_loss_params(terms: Sequence[Term], rng: jax.Array, num_classes: int,
   return out
 
 
+def _active(epoch: jax.Array, term: Term) -> jax.Array:
+  """Whether ``term`` is on in the 0-based ``epoch``: epoch number ``epoch + 1 >= start_epoch``."""
+  return epoch + 1 >= term.start_epoch
+
+
 def term_losses(terms: Sequence[Term], inputs: LossInputs,
                 loss_params: Mapping[str, Mapping[str, jax.Array]]
                 ) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -234,10 +236,15 @@ def term_losses(terms: Sequence[Term], inputs: LossInputs,
     if term.loss.name == "itra":
       kwargs["input_name"] = term.input
     value = term.loss.call(term_inputs, x, params, **kwargs).astype(jnp.float32)
-    weight = jnp.where(inputs.epoch >= term.start_epoch, term.weight, 0.0).astype(jnp.float32)
+    weight = jnp.where(_active(inputs.epoch, term), term.weight, 0.0).astype(jnp.float32)
     total = total + weight * value
     metrics[f"loss/{term.label}"] = value
     metrics[f"weight/{term.label}"] = weight
+    if term.loss.name == "sigma2r":   # σ²R Fig. 5: each class's learned sigmoid
+      z, eps = term.kwargs.get("z", 40.0), term.kwargs.get("epsilon", 1e-3)
+      for c, w in enumerate(params["growth"]):
+        metrics[f"w_K/{term.label}/{c}"] = w
+        metrics[f"K/{term.label}/{c}"] = eps + z * jax.nn.sigmoid(w)    # eq. 9
   return total, metrics
 
 
@@ -247,7 +254,7 @@ def wen_center_updates(terms: Sequence[Term], inputs: LossInputs,
   """New loss params after the Wen center update of every 'wen' term (others unchanged).
 
   The update uses this step's batch features (under ``stop_gradient``) and only runs
-  once the term is active (``epoch >= start_epoch``).
+  once the term is active.
   """
   out = {k: dict(v) for k, v in loss_params.items()}
   for term in terms:
@@ -256,5 +263,5 @@ def wen_center_updates(terms: Sequence[Term], inputs: LossInputs,
     x = jax.lax.stop_gradient(_pooled(inputs.intermediates[term.input]))
     old = loss_params[term.label]["centers"]
     new = losses.update_centers(old, x, inputs.labels, term.alpha)
-    out[term.label]["centers"] = jnp.where(inputs.epoch >= term.start_epoch, new, old)
+    out[term.label]["centers"] = jnp.where(_active(inputs.epoch, term), new, old)
   return out

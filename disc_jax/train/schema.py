@@ -111,7 +111,7 @@ def aux_loss(name: str, weight: float = 1.0, **fields) -> ml_collections.ConfigD
 
   Fields: ``name`` (a disc_jax.train.objective name), ``weight`` (λ), ``input``
   ('features' | 'last_conv': the sowed intermediate the loss reads), ``kwargs`` (the
-  loss function's keywords), ``start_epoch`` (the term is weighted 0 before it),
+  loss function's keywords), ``start_epoch`` (the first epoch, counted from 1, with the term on),
   ``param_init`` ('normal' | 'zeros': init of its centers/centroids/growth),
   ``param_optimizer`` (an :func:`optimizer` entry for its parameters; name 'shared'
   = trained by the model's optimizer), ``center_update`` ('gradient' | 'wen': center

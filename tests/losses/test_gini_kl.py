@@ -28,8 +28,8 @@ def x64():
 
 # ---------------------------------------------------------------- reference
 def ref_s_bar(acts: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-  """Eq. 2-4 literally: M (GAP), Ȳ = Y / column sums, S = Mᵀ Ȳ, row-normalise."""
-  acts = np.asarray(acts, np.float64)
+  """Eq. 2-4 literally: M (GAP of |A|), Ȳ = Y / column sums, S = Mᵀ Ȳ, row-normalise."""
+  acts = np.abs(np.asarray(acts, np.float64))
   m, c = acts.shape[0], acts.shape[-1]
   M = acts.reshape(m, -1, c).mean(axis=1)
   Y = np.zeros((m, n))
@@ -51,7 +51,11 @@ def ref_gini(acts, labels, n) -> float:
   return float(np.mean([1.0 - sum(v**2 for v in row) for row in S_bar]))
 
 
-def ref_kl(acts, labels, n) -> float:
+def ref_kl(acts, labels, n, direction="labels||channels", epsilon=1e-10) -> float:
+  """labels||channels transcribes the authors' ``kl_div``: prob_dist = column sums of
+  S̄; s = its sum; prob_dist += 1e-10; prob_dist /= s; then ``F.kl_div(prob_dist.log(),
+  target, 'sum')`` = sum_i target_i (log target_i - log prob_dist_i), 0 where target_i = 0,
+  with target = the batch label histogram."""
   S_bar = ref_s_bar(acts, labels, n)
   m = len(labels)
   total = S_bar.sum()
@@ -59,10 +63,15 @@ def ref_kl(acts, labels, n) -> float:
     return 0.0
   kl = 0.0
   for i in range(n):
-    h_s = S_bar[:, i].sum() / total
     h_y = np.sum(labels == i) / m
-    if h_s != 0:
-      kl += h_s * np.log(h_s / h_y)
+    if direction == "labels||channels":
+      h_s = (S_bar[:, i].sum() + epsilon) / total
+      if h_y != 0:
+        kl += h_y * (np.log(h_y) - np.log(h_s))
+    else:
+      h_s = S_bar[:, i].sum() / total
+      if h_s != 0:
+        kl += h_s * np.log(h_s / h_y)
   return float(kl)
 
 
@@ -123,13 +132,13 @@ def test_perfectly_discriminative_gives_gini_zero_and_matching_histograms_kl_zer
   owner = np.array([0, 1, 1, 2])
   acts = rng.uniform(0.5, 2.0, (8, 2, 2, 4)) * (labels[:, None] == owner[None])[:, None, None]
   assert float(gini_loss(acts, labels, 5)) == pytest.approx(0.0, abs=1e-12)
-  assert float(kl_loss(acts, labels, 5)) == pytest.approx(0.0, abs=1e-12)
+  assert float(kl_loss(acts, labels, 5)) == pytest.approx(0.0, abs=1e-9)  # up to the 1e-10
 
 
 def test_balanced_uniform_features_give_kl_zero_and_max_gini(x64):
   labels = np.repeat(np.arange(4), 3).astype(np.int32)
   acts = np.full((12, 6), 0.7)
-  assert float(kl_loss(acts, labels, 4)) == pytest.approx(0.0, abs=1e-12)
+  assert float(kl_loss(acts, labels, 4)) == pytest.approx(0.0, abs=1e-9)
   assert float(gini_loss(acts, labels, 4)) == pytest.approx(1 - 1 / 4, rel=1e-12)
 
 
@@ -138,25 +147,48 @@ def test_dead_channel_adds_one_to_gini_sum(x64):
   acts = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [3.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
   # Channels 0, 1 are one-hot (0 each), channel 2 is dead (1): mean 1/3.
   assert float(gini_loss(acts, labels, 2)) == pytest.approx(1 / 3, rel=1e-12)
-  assert float(kl_loss(acts, labels, 2)) == pytest.approx(0.0, abs=1e-12)
+  assert float(kl_loss(acts, labels, 2)) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_kl_is_positive_when_histograms_differ(x64):
   labels = np.array([0, 0, 0, 1], np.int32)  # h^Y = (3/4, 1/4)
   acts = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # h^S = (1/2, 1/2)
-  expected = 0.5 * np.log(0.5 / 0.75) + 0.5 * np.log(0.5 / 0.25)
-  assert float(kl_loss(acts, labels, 2)) == pytest.approx(expected, rel=1e-12)
+  # Default: KL(H^Y || H^S), the authors' code; the option: KL(H^S || H^Y), the paper's order.
+  expected = 0.75 * np.log(0.75 / 0.5) + 0.25 * np.log(0.25 / 0.5)
+  assert float(kl_loss(acts, labels, 2, epsilon=0.0)) == pytest.approx(expected, rel=1e-12)
+  reverse = 0.5 * np.log(0.5 / 0.75) + 0.5 * np.log(0.5 / 0.25)
+  got = kl_loss(acts, labels, 2, direction="channels||labels")
+  assert float(got) == pytest.approx(reverse, rel=1e-12)
 
 
-def test_signed_activations_are_used_as_given(x64):
-  # Documented behaviour for signed input: no clipping. One channel with class
-  # means (3, -1): S̄ = (1.5, -0.5), Gini = 1 - 2.5 = -1.5, and h^S has a
-  # negative bin, so KL is NaN.
-  acts = np.array([[3.0], [-1.0]])
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("direction", ["labels||channels", "channels||labels"])
+def test_kl_directions_match_reference(x64, seed, direction):
+  acts, labels, n = random_batch(seed, (12, 3, 2, 5))
+  got = kl_loss(acts, labels, n, direction=direction)
+  np.testing.assert_allclose(float(got), ref_kl(acts, labels, n, direction), rtol=1e-9)
+
+
+def test_kl_present_class_without_mass_is_large_but_finite(x64):
+  # Class 1 is present but no channel fires for it: the authors' 1e-10 keeps the
+  # term finite, h^Y_1 log(h^Y_1 sum / 1e-10).
   labels = np.array([0, 1], np.int32)
-  assert float(gini_loss(acts, labels, 2)) == pytest.approx(-1.5, rel=1e-12)
-  assert np.isnan(float(kl_loss(acts, labels, 2)))
-  assert float(gini_loss(jax.nn.relu(acts), labels, 2)) == pytest.approx(0.0, abs=1e-12)
+  acts = np.array([[1.0, 2.0], [0.0, 0.0]])
+  # column masses (2, 0), total 2
+  expected = 0.5 * np.log(0.5 / ((2 + 1e-10) / 2)) + 0.5 * np.log(0.5 / (1e-10 / 2))
+  assert float(kl_loss(acts, labels, 2)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_signed_activations_use_their_magnitudes(x64):
+  # The maps are |A| averaged over space (the authors' code), so signed maps give
+  # the same losses as their absolute values, and every S̄ row stays a distribution.
+  rng = np.random.default_rng(3)
+  acts = rng.normal(size=(8, 2, 2, 5))
+  labels = rng.choice(3, 8).astype(np.int32)
+  for fn in LOSSES.values():
+    np.testing.assert_allclose(float(fn(acts, labels, 3)), float(fn(np.abs(acts), labels, 3)),
+                               rtol=1e-12)
+  assert 0.0 <= float(gini_loss(acts, labels, 3)) < 1.0
 
 
 # ---------------------------------------------------------------- gradients

@@ -102,7 +102,7 @@ def test_nonfinite_message_names_terms():
 
 def test_start_epoch_switches_weight_without_recompiling(tiny):
   config = tiny()
-  config.aux_losses = [aux_loss("gini", 0.5, input="last_conv", start_epoch=1)]
+  config.aux_losses = [aux_loss("gini", 0.5, input="last_conv", start_epoch=2)]  # epochs from 1
   run = build(config)
   state = run.init()
   weights = []
