@@ -103,6 +103,15 @@ CASES = {
         lambda a, **k: losses.sigma2r_loss(a["features"], a["labels"], a["centers"],
                                            a["growth"], n_neighbors=2, z=3.0, epsilon=0.1, **k),
         _sigma2r, rows=("features", "labels"), grad=("features", "centers", "growth")),
+    "sigma2r_loss[vector_std]": Case(
+        lambda a, **k: losses.sigma2r_loss(a["features"], a["labels"], a["centers"],
+                                           a["growth"], n_neighbors=3, spread="vector_std", **k),
+        _sigma2r, rows=("features", "labels"), grad=("features", "centers", "growth")),
+    "sigma2r_loss[rms_distance]": Case(
+        lambda a, **k: losses.sigma2r_loss(a["features"], a["labels"], a["centers"],
+                                           a["growth"], n_neighbors=3, spread="rms_distance",
+                                           **k),
+        _sigma2r, rows=("features", "labels"), grad=("features", "centers", "growth")),
     "soft_nearest_neighbor_loss": Case(
         lambda a, **k: losses.soft_nearest_neighbor_loss(a["features"], a["labels"],
                                                          temperature=0.7, **k),
@@ -113,6 +122,11 @@ CASES = {
     "kl_loss": Case(lambda a, **k: losses.kl_loss(a["activations"], a["labels"], C, **k),
                     _acts, rows=("activations", "labels"), grad=("activations",),
                     nan_key="activations", per_example=False),
+    "kl_loss[channels||labels]": Case(
+        lambda a, **k: losses.kl_loss(a["activations"], a["labels"], C,
+                                      direction="channels||labels", **k),
+        _acts, rows=("activations", "labels"), grad=("activations",), nan_key="activations",
+        per_example=False),
     "group_softmax_loss": Case(
         lambda a, **k: losses.group_softmax_loss(a["features"], a["labels"], a["kernel"],
                                                  a["bias"], groups=(1, 2, 4), **k),
