@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable
 
 import chex
@@ -26,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from absl.testing import parameterized
 from jax.sharding import PartitionSpec as P
 
 from disc_jax import losses
@@ -239,19 +241,22 @@ def scatter_back(case: Case, g_sub: dict, a: dict, m1, m2) -> dict:
 
 
 # ---------------------------------------------------------------- where = slicing
-@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-@pytest.mark.parametrize("name", NAMES)
-def test_where_equals_slicing(x64, name, jit):
-  case = CASES[name]
-  a = inputs(case)
-  m1, m2 = masks()
-  fn = functools.partial(call, case, deterministic=True)
-  if jit:
-    fn = jax.jit(fn)
-  got = fn(a, **mask_kwargs(case, m1, m2))
-  want = call(case, sliced(case, a, m1, m2), deterministic=True)
-  chex.assert_shape(got, ())
-  chex.assert_trees_all_close(got, want, rtol=1e-10, atol=1e-12)
+class WhereEqualsSlicingTest(chex.TestCase):
+  """``loss(x, where=m) == loss(x[m])`` in float64, with and without ``jit``."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.named_parameters(*[(re.sub(r"\W", "_", n), n) for n in NAMES])
+  def test_value(self, name):
+    case = CASES[name]
+    with jax.enable_x64(True):
+      a = inputs(case)
+      m1, m2 = masks()
+      fn = self.variant(lambda a, m1, m2: call(case, a, deterministic=True,
+                                               **mask_kwargs(case, m1, m2)))
+      got = fn(a, m1, m2)
+      want = call(case, sliced(case, a, m1, m2), deterministic=True)
+      chex.assert_shape(got, ())
+      chex.assert_trees_all_close(got, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", NAMES)
