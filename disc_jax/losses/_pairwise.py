@@ -180,9 +180,10 @@ def median_off_diagonal(d: jax.Array, row_ids: jax.Array, num_points: int,
 
   ``row_valid`` [R] and ``col_valid`` [N] (both or neither) restrict it to the
   pairs of valid points (the rows a loss's mask selects): the other entries are
-  set to +inf, which no count includes, and the number of pairs is that of the
-  valid points, counted globally. With fewer than 2 valid points there is no
-  pair and the result is 0 (the callers' fallback then applies).
+  left out of every count (inside the per-row passes, so no second [R, N] array
+  is formed), and the number of pairs is that of the valid points, counted
+  globally. With fewer than 2 valid points there is no pair and the result is 0
+  (the callers' fallback then applies).
 
   No sort of the N^2 values: the k-th smallest value is found by bisection on the
   bit pattern of non-negative floats (which orders like the values), one
@@ -199,8 +200,9 @@ def median_off_diagonal(d: jax.Array, row_ids: jax.Array, num_points: int,
   inf = jnp.asarray(jnp.inf, d.dtype)
   if row_valid is None:
     num_valid = num_points
+    row_valid = jnp.ones(d.shape[0], bool)
+    col_valid = jnp.ones(d.shape[1], bool)
   else:
-    d = jnp.where(row_valid[:, None] & col_valid[None, :], d, inf)
     num_valid = _batch.psum(jnp.sum(row_valid, dtype=jnp.int32), axis_name)
   # Self-pairs are left out by subtracting the diagonal's own counts. Comparisons
   # treat -0.0 as 0, and negative entries fall below every t >= 0.
@@ -211,8 +213,10 @@ def median_off_diagonal(d: jax.Array, row_ids: jax.Array, num_points: int,
   bits = 64 if d.dtype == jnp.float64 else 32
 
   def count_le(t):
-    per_row = map_rows(lambda row: jnp.sum(row <= t, dtype=jnp.int32), d, d.shape[1])
-    return _batch.psum(jnp.sum(per_row) - jnp.sum(diag <= t, dtype=jnp.int32), axis_name)
+    per_row = map_rows(lambda a: jnp.sum((a[0] <= t) & col_valid & a[1], dtype=jnp.int32),
+                       (d, row_valid), d.shape[1])
+    on_diag = jnp.sum((diag <= t) & row_valid, dtype=jnp.int32)
+    return _batch.psum(jnp.sum(per_row) - on_diag, axis_name)
 
   def as_float(i):
     return jax.lax.bitcast_convert_type(i.astype(int_dtype), d.dtype)
@@ -229,10 +233,11 @@ def median_off_diagonal(d: jax.Array, row_ids: jax.Array, num_points: int,
   v_lo = as_float(lo)
 
   def next_above(args):
-    row, row_id = args
-    return jnp.min(jnp.where((row > v_lo) & (cols != row_id), row, inf), initial=inf)
+    row, row_id, valid = args
+    above = (row > v_lo) & (cols != row_id) & col_valid & valid
+    return jnp.min(jnp.where(above, row, inf), initial=inf)
 
-  next_up = jnp.min(map_rows(next_above, (d, row_ids), d.shape[1]), initial=inf)
+  next_up = jnp.min(map_rows(next_above, (d, row_ids, row_valid), d.shape[1]), initial=inf)
   next_up = next_up if axis_name is None else jax.lax.pmin(next_up, axis_name)
   v_hi = jnp.where(count_le(v_lo) >= k_lo + 1, v_lo, next_up)
   median = 0.5 * (v_lo + v_hi)
