@@ -148,6 +148,27 @@ def test_median_off_diagonal_is_numpy_median(x64, num_points, seed):
   assert float(got) == float(np.median(pairs))
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_masked_median_is_the_median_of_the_valid_points(x64, seed):
+  rng = np.random.default_rng(seed)
+  z = rng.normal(size=(9, 2))
+  d = ((z[:, None] - z[None]) ** 2).sum(-1)
+  valid = rng.uniform(size=9) < 0.6
+  valid[:2] = True
+  d[~valid] = np.nan  # masked points never enter a count
+  d[:, ~valid] = np.nan
+  sub = d[np.ix_(valid, valid)]
+  want = np.median(sub[np.triu_indices(int(valid.sum()), 1)])
+  got = _pairwise.median_off_diagonal(jnp.asarray(d), jnp.arange(9), 9,
+                                      row_valid=jnp.asarray(valid), col_valid=jnp.asarray(valid))
+  assert float(got) == float(want)
+  one = np.zeros(9, bool)
+  one[3] = True  # a single valid point: no pair, 0
+  assert float(_pairwise.median_off_diagonal(jnp.asarray(d), jnp.arange(9), 9,
+                                             row_valid=jnp.asarray(one),
+                                             col_valid=jnp.asarray(one))) == 0.0
+
+
 def test_median_off_diagonal_float32_exact():
   rng = np.random.default_rng(2)
   z = rng.normal(size=(11, 3)).astype(np.float32)
