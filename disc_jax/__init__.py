@@ -7,6 +7,10 @@ Subpackages (data flows top to bottom):
 * ``disc_jax.data``    -- host-side datasets, pipelines and samplers (numpy batches).
 * ``disc_jax.train``   -- the jitted train step and the loop around it (configs live here).
 * ``disc_jax.metrics`` -- evaluation metrics on features and logits.
+
+``pip install disc_jax`` installs what ``disc_jax.losses`` needs (jax, numpy);
+the other subpackages need the ``train`` extra (``pip install 'disc_jax[train]'``).
+Importing ``disc_jax`` imports no subpackage.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the package version (pyproject.toml reads it from here)

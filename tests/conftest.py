@@ -2,6 +2,8 @@
 
 * 8 fake CPU devices for the multi-device tests
   (``--xla_force_host_platform_device_count=8``).
+* Shared fixtures: ``x64`` (float64 inside the test) and ``mesh`` (1-D mesh over
+  the 8 devices); importable helpers and constants are in ``tests/helpers.py``.
 * Cheap XLA code generation: compilation, not execution, dominates these tests (a
   tiny LeNet train step compiles in ~16 s on a loaded 2-core machine and runs in
   ~10 ms), so ``--xla_backend_optimization_level=0`` and
@@ -29,7 +31,10 @@ os.environ.setdefault("DISC_JAX_TEST_SEED", str(int.from_bytes(os.urandom(4), "l
 
 import pathlib  # noqa: E402
 
+import jax  # noqa: E402
 import pytest  # noqa: E402
+
+from tests.helpers import FRESH_SEED, data_mesh  # noqa: E402,F401  (re-exported)
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -42,3 +47,16 @@ def shared_data_dir():
   if not path.is_dir():
     pytest.skip(f"original dataset files not found at {path} (set DISC_JAX_SHARED_DATA)")
   return path
+
+
+@pytest.fixture
+def x64():
+  """Run the test with float64 enabled (the reference tests compare in float64)."""
+  with jax.enable_x64(True):
+    yield
+
+
+@pytest.fixture(scope="session")
+def mesh():
+  """A 1-D ``("data",)`` mesh over the 8 fake CPU devices."""
+  return data_mesh()

@@ -8,6 +8,18 @@ global, so the per-device call returns the value of the concatenated batch.
 
 Shapes: ``features`` [B, D] float, ``labels`` [B] int in [0, num_classes),
 ``activations`` [B, ..., C] channels-last (global-average-pooled inside).
+
+Drop-in conventions shared by every loss:
+
+* ``where`` ([B] bool, ``None`` = all rows): unselected rows take part in no
+  batch statistic and in no mean, as if sliced out, with static shapes. The
+  two-batch losses (``mmd``, ``itra_loss``) take ``where_1`` and ``where_2``.
+  Under ``axis_name`` each device passes the mask of its own rows.
+* ``reduction`` (``"mean"`` or ``"none"``) on the losses that are means of
+  per-example terms; ``"none"`` gives [B] with 0 at masked rows. The
+  batch-level losses (Gini, KL, MMD, ITRA) have no per-example form.
+* NaN or inf in the features gives NaN; a traced out-of-range label gives NaN
+  (a concrete one raises a ValueError); an empty or all-masked batch gives 0.
 """
 
 # --- Gini / KL (gini_kl_discriminability_loss) ---
@@ -31,3 +43,15 @@ from disc_jax.losses._softmax_variants import (
 from disc_jax.losses._feature_dropout import (
     adversarial_dropout_loss, adversarial_dropout_mask, adversarial_dropout_weight,
     feature_dropout_loss)
+
+# The flat public API (also what the API docs list on this page).
+__all__ = [
+    "adversarial_dropout_loss", "adversarial_dropout_mask", "adversarial_dropout_weight",
+    "center_loss", "class_activation_shares", "discriminativity_scores",
+    "feature_dropout_loss", "gini_loss", "group_logits", "group_softmax_loss",
+    "grouping_permutation", "intra_class_variance_loss", "itra_loss", "kl_loss",
+    "l_softmax_lambda", "l_softmax_logits", "l_softmax_loss", "l_softmax_psi",
+    "log_sigsoftmax", "mmd", "noisy_softmax_logits", "noisy_softmax_loss",
+    "sigma2r_loss", "sigsoftmax", "sigsoftmax_loss", "soft_nearest_neighbor_loss",
+    "update_centers", "virtual_softmax_logits", "virtual_softmax_loss",
+]

@@ -10,7 +10,12 @@
   (their "Hadamard layer").
 
 With ``axis_name`` the means, counts and sums are those of the global batch.
-Features below float32 precision are computed in float32.
+``where`` ([B] bool) leaves rows out of the mean and of the center update's
+class sums and counts, as if sliced out; ``reduction="none"`` returns the
+per-sample terms [B] (0 at masked rows) whose mean over the selected rows is the
+default ``"mean"``. NaN or inf in a selected feature gives a NaN term; a label
+outside [0, C) gives NaN (a ValueError when the labels are concrete). Features
+below float32 precision are computed in float32.
 """
 
 from __future__ import annotations
@@ -24,24 +29,29 @@ from disc_jax.losses import _checks
 
 
 def _checked(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
-             centers_name: str) -> tuple[jax.Array, jax.Array, jax.Array]:
+             centers_name: str, where: ArrayLike | None
+             ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array | None]:
   features = _checks.float_array(features, "features", ndim=2)
   centers = _checks.float_array(centers, centers_name, ndim=2)
   if centers.shape[1] != features.shape[1]:
     raise ValueError(f"`{centers_name}` must have shape [num_classes, D={features.shape[1]}] "
                      f"to match `features` {features.shape}, got {centers.shape}.")
-  labels = _checks.label_array(labels, features.shape[0], num_classes=centers.shape[0])
+  where = _checks.where_array(where, features.shape[0])
+  labels = _checks.label_array(labels, features.shape[0], num_classes=centers.shape[0],
+                               where=where)
   dtype = jnp.promote_types(jnp.promote_types(features.dtype, centers.dtype), jnp.float32)
-  return features.astype(dtype), labels, centers.astype(dtype)
+  features, labels = _batch.clean_rows(features.astype(dtype), labels, where=where,
+                                       num_classes=centers.shape[0])
+  return features, labels, centers.astype(dtype), where
 
 
-def _mean_sq_dist_to_center(features: jax.Array, labels: jax.Array, centers: jax.Array,
-                            axis_name: _batch.AxisName) -> jax.Array:
-  per_sample = jnp.sum(jnp.square(features - centers[labels]), axis=-1)
-  return _batch.batch_mean(per_sample, axis_name=axis_name)
+def _sq_dist_to_center(features: jax.Array, labels: jax.Array, centers: jax.Array
+                       ) -> jax.Array:
+  return jnp.sum(jnp.square(features - centers[labels]), axis=-1)
 
 
 def center_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike, *,
+                where: ArrayLike | None = None, reduction: str = "mean",
                 axis_name: _batch.AxisName = None) -> jax.Array:
   r"""Center loss of Wen et al. (2016): half the mean squared distance to the class center.
 
@@ -57,28 +67,36 @@ def center_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike, *,
     >>> x = jnp.array([[1., 0.], [3., 0.]])
     >>> float(center_loss(x, jnp.array([0, 0]), jnp.array([[2., 0.]])))
     0.5
+    >>> center_loss(x, jnp.array([0, 0]), jnp.array([[2., 0.]]), reduction="none").tolist()
+    [0.5, 0.5]
 
   Args:
     features: [B, D] float features x_i.
     labels: [B] int class ids in [0, C).
     centers: [C, D] class centers c_j.
+    where: [B] bool, the rows that take part (None: all), as if
+      ``features[where]``, ``labels[where]`` had been passed.
+    reduction: ``"mean"`` (the scalar above) or ``"none"`` (the [B] terms
+      1/2 ||x_i - c_{y_i}||^2, 0 at masked rows).
     axis_name: mapped axis of ``shard_map``/``pmap``; the mean is then over the
-      global batch.
+      global batch (each device passes the mask of its own rows).
 
   Returns:
-    The scalar loss.
+    The scalar loss, or the [B] per-sample terms.
 
   References:
     Wen, Zhang, Li and Qiao, "A discriminative feature learning approach for
     deep face recognition", ECCV 2016, eq. 2.
   """
-  features, labels, centers = _checked(features, labels, centers, "centers")
-  return 0.5 * _mean_sq_dist_to_center(features, labels, centers, axis_name)
+  features, labels, centers, where = _checked(features, labels, centers, "centers", where)
+  reduction = _checks.reduction(reduction)
+  per_sample = 0.5 * _sq_dist_to_center(features, labels, centers)
+  return _batch.reduce(per_sample, reduction, where=where, axis_name=axis_name)
 
 
 def update_centers(centers: ArrayLike, features: ArrayLike, labels: ArrayLike,
-                   alpha: float | ArrayLike, *, axis_name: _batch.AxisName = None
-                   ) -> jax.Array:
+                   alpha: float | ArrayLike, *, where: ArrayLike | None = None,
+                   axis_name: _batch.AxisName = None) -> jax.Array:
   r"""Wen et al.'s center update: one step of each center towards its class mean.
 
   .. math::
@@ -100,6 +118,8 @@ def update_centers(centers: ArrayLike, features: ArrayLike, labels: ArrayLike,
       gradient step).
     labels: [B] int class ids in [0, C).
     alpha: the center learning rate in [0, 1].
+    where: [B] bool, the rows that take part (None: all); masked rows are left
+      out of the class sums and counts n_j.
     axis_name: mapped axis of ``shard_map``/``pmap``; the class sums and counts
       are then those of the global batch, so every device gets the same centers.
 
@@ -110,16 +130,18 @@ def update_centers(centers: ArrayLike, features: ArrayLike, labels: ArrayLike,
     Wen, Zhang, Li and Qiao, "A discriminative feature learning approach for
     deep face recognition", ECCV 2016, eq. 4 and Algorithm 1.
   """
-  features, labels, centers = _checked(features, labels, centers, "centers")
+  features, labels, centers, where = _checked(features, labels, centers, "centers", where)
   num_classes = centers.shape[0]
-  sums = _batch.class_sums(features, labels, num_classes, axis_name=axis_name)
-  counts = _batch.class_counts(labels, num_classes, axis_name=axis_name, dtype=features.dtype)
+  sums = _batch.class_sums(features, labels, num_classes, axis_name=axis_name, where=where)
+  counts = _batch.class_counts(labels, num_classes, axis_name=axis_name, dtype=features.dtype,
+                               where=where)
   delta = (counts[:, None] * centers - sums) / (1.0 + counts[:, None])
   return centers - jnp.asarray(alpha, centers.dtype) * delta
 
 
 def intra_class_variance_loss(features: ArrayLike, labels: ArrayLike, centroids: ArrayLike,
-                              *, axis_name: _batch.AxisName = None) -> jax.Array:
+                              *, where: ArrayLike | None = None, reduction: str = "mean",
+                              axis_name: _batch.AxisName = None) -> jax.Array:
   r"""Intra-class variance against learned centroids (Pilarczyk and Skarbek, eq. 5).
 
   .. math::
@@ -140,15 +162,22 @@ def intra_class_variance_loss(features: ArrayLike, labels: ArrayLike, centroids:
     features: [B, D] float features x_j.
     labels: [B] int class ids in [0, K).
     centroids: [K, D] learned centroids C_k.
+    where: [B] bool, the rows that take part (None: all), as if
+      ``features[where]``, ``labels[where]`` had been passed.
+    reduction: ``"mean"`` (the scalar above) or ``"none"`` (the [B] terms
+      ||x_j - C_{y_j}||^2, 0 at masked rows).
     axis_name: mapped axis of ``shard_map``/``pmap``; the mean is then over the
-      global batch.
+      global batch (each device passes the mask of its own rows).
 
   Returns:
-    The scalar loss.
+    The scalar loss, or the [B] per-sample terms.
 
   References:
     Pilarczyk and Skarbek, "On intra-class variance for deep learning of
     classifiers" (Hadamard layer), eq. 5.
   """
-  features, labels, centroids = _checked(features, labels, centroids, "centroids")
-  return _mean_sq_dist_to_center(features, labels, centroids, axis_name)
+  features, labels, centroids, where = _checked(features, labels, centroids, "centroids",
+                                                where)
+  reduction = _checks.reduction(reduction)
+  per_sample = _sq_dist_to_center(features, labels, centroids)
+  return _batch.reduce(per_sample, reduction, where=where, axis_name=axis_name)

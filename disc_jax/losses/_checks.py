@@ -2,7 +2,10 @@
 
 Shape and dtype checks are static, so they also run (once, at trace time) under
 ``jit``. The label-range check needs values and so runs only on concrete inputs
-(NumPy arrays or committed ``jax.Array`` outside a trace).
+(NumPy arrays or committed ``jax.Array`` outside a trace); on traced labels the
+losses turn the rows with an out-of-range label into NaN instead
+(:func:`disc_jax.losses._batch.clean_rows`), so a bad label can never pass as a
+plausible value.
 """
 
 from __future__ import annotations
@@ -33,12 +36,46 @@ def float_array(x: ArrayLike, name: str, *, ndim: int | None = None,
   return x
 
 
+REDUCTIONS = ("mean", "none")
+
+
+def reduction(value) -> str:
+  """``value`` if it is one of :data:`REDUCTIONS`, else a ValueError naming them."""
+  if not isinstance(value, str) or value not in REDUCTIONS:
+    raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {value!r}: \"mean\" for "
+                     f"the scalar batch mean, \"none\" for the per-example values [B].")
+  return value
+
+
+def where_array(where: ArrayLike | None, batch_size: int, *, name: str = "where",
+                batch_name: str = "features") -> jax.Array | None:
+  """``where`` as a bool jax.Array of shape [batch_size] (``None`` stays ``None``).
+
+  A mask must be boolean: an integer 0/1 array would silently index or weight
+  rows instead, so it is refused with the fix.
+  """
+  if where is None:
+    return None
+  dtype = jnp.result_type(where)
+  if dtype != jnp.bool_:
+    raise ValueError(f"`{name}` must be a bool array of shape [B] (True = row takes part), "
+                     f"got dtype {dtype}; pass e.g. `{name}.astype(bool)`.")
+  arr = jnp.asarray(where)
+  if arr.shape != (batch_size,):
+    raise ValueError(f"`{name}` must have shape [B] = ({batch_size},) to match "
+                     f"`{batch_name}`, got shape {arr.shape}.")
+  return arr
+
+
 def label_array(labels: ArrayLike, batch_size: int, *, name: str = "labels",
-                num_classes: int | None = None, batch_name: str = "features") -> jax.Array:
+                num_classes: int | None = None, batch_name: str = "features",
+                where: ArrayLike | None = None) -> jax.Array:
   """``labels`` as an int jax.Array of shape [batch_size], or a ValueError.
 
   When ``labels`` are concrete and ``num_classes`` is given, also checks that
-  every label lies in [0, num_classes).
+  every label lies in [0, num_classes) -- only on the rows selected by
+  ``where`` (masked rows are padding, whose labels may be anything), and only
+  when ``where`` is concrete too.
   """
   dtype = jnp.result_type(labels)
   if not jnp.issubdtype(dtype, jnp.integer):
@@ -55,8 +92,12 @@ def label_array(labels: ArrayLike, batch_size: int, *, name: str = "labels",
     raise ValueError(
         f"`{name}` has {arr.shape[0]} entries but `{batch_name}` has batch size "
         f"{batch_size}; pass one label per row of `{batch_name}`.")
-  if num_classes is not None and concrete and arr.size:
+  if num_classes is not None and concrete and is_concrete(where) and arr.size:
     host = np.asarray(labels)
+    if where is not None:
+      host = host[np.asarray(where, bool)]
+    if not host.size:
+      return arr
     lo, hi = int(host.min()), int(host.max())
     if lo < 0 or hi >= num_classes:
       raise ValueError(

@@ -8,8 +8,13 @@ penultimate layer" with no other dropout in the backbone. Since that layer
 feeds a linear head, both are pure functions of ``(features, labels, kernel,
 bias)``: the logits are recomputed from the masked features and the head's
 kernel [D, C] and bias [C] (Flax Dense layout). Train-time only; evaluation uses
-the unmasked model logits. No ``axis_name``: each loss is a mean of
-per-sample terms.
+the unmasked model logits.
+
+Both losses are means of per-sample terms, with ``where``, ``reduction`` and
+``axis_name`` as the softmax variants (:mod:`disc_jax.losses._softmax_variants`).
+The random dropout mask is drawn for all B rows, masked or not, so masking rows
+leaves the other rows' draws unchanged: ``where`` equals slicing the batch
+exactly when no random mask is drawn (``rate = 0``).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from disc_jax.losses import _batch
 from disc_jax.losses import _checks
-from disc_jax.losses._softmax_variants import cross_entropy, head_inputs
+from disc_jax.losses._softmax_variants import _COMMON_ARGS, _reduce, cross_entropy, head_inputs
 
 
 def _check_fraction(value, name: str, *, closed_right: bool) -> float:
@@ -47,7 +53,9 @@ def _bernoulli_mask(rng, rate: float, shape, dtype) -> jax.Array:
 
 def feature_dropout_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
                          bias: ArrayLike | None, *, rate: float,
-                         rng: jax.Array | None = None) -> jax.Array:
+                         rng: jax.Array | None = None, where: ArrayLike | None = None,
+                         reduction: str = "mean",
+                         axis_name: _batch.AxisName = None) -> jax.Array:
   """Batch-mean CE of the head on dropped-out features (Srivastava et al. 2014).
 
   x̃ = x ⊙ ε / (1 - p), ε_i ~ Bernoulli(1 - p) i.i.d. per sample and unit
@@ -61,6 +69,7 @@ def feature_dropout_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLi
     kernel, bias: the head's [D, C] kernel and [C] bias (None: no bias).
     rate: the drop probability p in [0, 1) (a static Python float).
     rng: jax.random key for the mask (required when rate > 0).
+    {common}
 
   >>> import numpy as np
   >>> x = np.ones((2, 3), np.float32); w = np.zeros((3, 2), np.float32)
@@ -68,10 +77,13 @@ def feature_dropout_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLi
   0.6931
   """
   rate = _check_fraction(rate, "rate", closed_right=False)
-  features, labels, kernel, bias = head_inputs(features, labels, kernel, bias)
+  features, labels, kernel, bias, where = head_inputs(features, labels, kernel, bias, where)
   mask = _bernoulli_mask(rng, rate, features.shape, features.dtype)
   dropped = features * mask / (1.0 - rate) if rate else features
-  return jnp.mean(cross_entropy(dropped @ kernel + bias, labels))
+  return _reduce(cross_entropy(dropped @ kernel + bias, labels), reduction, where, axis_name)
+
+
+feature_dropout_loss.__doc__ = feature_dropout_loss.__doc__.replace("{common}", _COMMON_ARGS)
 
 
 def _masked_logits(features, mask, kernel, bias):
@@ -102,7 +114,11 @@ def adversarial_dropout_mask(features: ArrayLike, labels: ArrayLike, kernel: Arr
     base_mask: [B, D] {0, 1} starting mask ε^s, or None for all ones.
   """
   delta = _check_fraction(delta, "delta", closed_right=True)
-  features, labels, kernel, bias = head_inputs(features, labels, kernel, bias)
+  features, labels, kernel, bias, _ = head_inputs(features, labels, kernel, bias)
+  return _adversarial_mask(features, labels, kernel, bias, delta, base_mask)
+
+
+def _adversarial_mask(features, labels, kernel, bias, delta: float, base_mask) -> jax.Array:
   b, d = features.shape
   base = jnp.ones((b, d), features.dtype) if base_mask is None \
       else jnp.asarray(base_mask, features.dtype)
@@ -127,7 +143,9 @@ def adversarial_dropout_mask(features: ArrayLike, labels: ArrayLike, kernel: Arr
 def adversarial_dropout_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
                              bias: ArrayLike | None, *, delta: float = 0.005,
                              weight: ArrayLike = 1.0, rate: float = 0.0,
-                             rng: jax.Array | None = None) -> jax.Array:
+                             rng: jax.Array | None = None, where: ArrayLike | None = None,
+                             reduction: str = "mean",
+                             axis_name: _batch.AxisName = None) -> jax.Array:
   """Batch-mean CE(y, f(x; ε^s)) + weight · CE(y, f(x; ε^adv)) (Park et al. 2018).
 
   The paper trains "on the original and the reconfigured network
@@ -147,18 +165,33 @@ def adversarial_dropout_loss(features: ArrayLike, labels: ArrayLike, kernel: Arr
     second augmentation of the image, which a loss on one batch cannot.
   * ``weight`` (λ) defaults to 1; the authors ramp λ up to 10 over 80 epochs
     (``adversarial_dropout_weight``).
-  With ``delta`` giving no flips (δ·D < 1) the loss is (1 + weight)·CE.
+  With ``delta`` giving no flips (δ·D < 1) the loss is (1 + weight)·CE. The
+  per-sample term (``reduction="none"``) is CE_i(ε^s) + weight · CE_i(ε^adv).
+
+  Args:
+    features, labels, kernel, bias: the penultimate features [B, D], int class
+      ids [B] in [0, C), and the head's kernel [D, C] and bias [C] (or None).
+    delta: the flip budget δ in [0, 1] (static float).
+    weight: λ >= 0, the weight of the adversarial term (may be traced).
+    rate: the drop probability of ε^s in [0, 1) (static float).
+    rng: jax.random key for ε^s (required when rate > 0).
+    {common}
   """
   rate = _check_fraction(rate, "rate", closed_right=False)
+  delta = _check_fraction(delta, "delta", closed_right=True)
   if _is_negative(weight):
     raise ValueError(f"`weight` must be a finite number >= 0, got {weight!r}.")
-  features, labels, kernel, bias = head_inputs(features, labels, kernel, bias)
+  features, labels, kernel, bias, where = head_inputs(features, labels, kernel, bias, where)
   base = _bernoulli_mask(rng, rate, features.shape, features.dtype)
-  adv = adversarial_dropout_mask(features, labels, kernel, bias, delta=delta,
-                                 base_mask=base)
+  adv = _adversarial_mask(features, labels, kernel, bias, delta, base)
   clean = cross_entropy(_masked_logits(features, base, kernel, bias), labels)
   adversarial = cross_entropy(_masked_logits(features, adv, kernel, bias), labels)
-  return jnp.mean(clean) + jnp.asarray(weight, clean.dtype) * jnp.mean(adversarial)
+  per_sample = clean + jnp.asarray(weight, clean.dtype) * adversarial
+  return _reduce(per_sample, reduction, where, axis_name)
+
+
+adversarial_dropout_loss.__doc__ = adversarial_dropout_loss.__doc__.replace(
+    "{common}", _COMMON_ARGS)
 
 
 def _is_negative(value) -> bool:

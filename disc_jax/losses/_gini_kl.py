@@ -23,6 +23,14 @@ Choices the paper leaves open (shared by both losses):
   (CroitoruAlin/discern, utils.py ``gini_index``: ``mean(abs(activation_maps),
   dim=(2, 3))``). On ReLU maps this is the plain average; on signed maps (CvT's
   token embeddings) it keeps every S̄ row a probability distribution.
+* ``where`` leaves rows out of the class sums and counts (so out of S̄, H^S and
+  H^Y), as if sliced out. With no (selected) row there is no histogram and both
+  losses are 0 -- not the Gini value 1 of an all-dead S̄.
+* NaN or inf in a selected activation gives NaN (the guards above test for an
+  exact 0, which NaN never is); a label outside [0, n) gives NaN (a ValueError
+  when the labels are concrete).
+* Both are batch-level statistics of S̄ (a ratio of class sums), not means of
+  per-example terms, so they have no ``reduction`` argument and no per-example form.
 * Inputs of lower precision than float32 are computed (and returned) in float32.
 """
 
@@ -49,18 +57,26 @@ def _safe_divide(num: jax.Array, den: jax.Array) -> jax.Array:
   return jnp.where(zero, 0.0, num / jnp.where(zero, 1.0, den))
 
 
-def _checked(activations: ArrayLike, labels: ArrayLike,
-             num_classes: int) -> tuple[jax.Array, jax.Array, int]:
-  """Validated (activations [B, ..., C], labels [B], num_classes)."""
+def _checked(activations: ArrayLike, labels: ArrayLike, num_classes: int,
+             where: ArrayLike | None
+             ) -> tuple[jax.Array, jax.Array, int, jax.Array | None]:
+  """Validated (activations [B, ..., C], labels [B], num_classes, where [B]).
+
+  Masked rows come back zeroed, rows with a (traced) out-of-range label NaN.
+  """
   activations = _checks.float_array(activations, "activations", min_ndim=2)
   num_classes = _checks.positive_int(num_classes, "num_classes")
+  where = _checks.where_array(where, activations.shape[0], batch_name="activations")
   labels = _checks.label_array(labels, activations.shape[0], num_classes=num_classes,
-                               batch_name="activations")
-  return activations, labels, num_classes
+                               batch_name="activations", where=where)
+  activations, labels = _batch.clean_rows(activations, labels, where=where,
+                                          num_classes=num_classes)
+  return activations, labels, num_classes, where
 
 
 def class_activation_shares(activations: ArrayLike, labels: ArrayLike,
-                            num_classes: int, *, axis_name: _batch.AxisName = None
+                            num_classes: int, *, where: ArrayLike | None = None,
+                            axis_name: _batch.AxisName = None
                             ) -> tuple[jax.Array, jax.Array]:
   """S̄ of eq. 2-4 and the class counts of the global batch.
 
@@ -69,6 +85,7 @@ def class_activation_shares(activations: ArrayLike, labels: ArrayLike,
       pooled over every middle axis.
     labels: [B] integer class ids in [0, num_classes).
     num_classes: n, the number of classes.
+    where: [B] bool, the rows that take part (None: all).
     axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
       split, or ``None`` for a single-device batch.
 
@@ -77,11 +94,11 @@ def class_activation_shares(activations: ArrayLike, labels: ArrayLike,
     activations normalised to sum to 1 (a zero row for a channel whose class
     means sum to 0; zero columns for absent classes), and counts [num_classes].
   """
-  activations, labels, num_classes = _checked(activations, labels, num_classes)
+  activations, labels, num_classes, where = _checked(activations, labels, num_classes, where)
   pooled = _pool(activations)                                      # M: [B, C]
-  sums = _batch.class_sums(pooled, labels, num_classes, axis_name=axis_name)
+  sums = _batch.class_sums(pooled, labels, num_classes, axis_name=axis_name, where=where)
   counts = _batch.class_counts(labels, num_classes, axis_name=axis_name,
-                               dtype=pooled.dtype)
+                               dtype=pooled.dtype, where=where)
   # Eq. 3-4: S = Mᵀ Ȳ; an absent class has a zero Ȳ column (0/0 -> 0).
   s = _safe_divide(sums, counts[:, None]).T                        # [C, n]
   s_bar = _safe_divide(s, s.sum(axis=1, keepdims=True))           # eq. 2
@@ -89,6 +106,7 @@ def class_activation_shares(activations: ArrayLike, labels: ArrayLike,
 
 
 def gini_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
+              where: ArrayLike | None = None,
               axis_name: _batch.AxisName = None) -> jax.Array:
   r"""Gini impurity of each channel over the classes (Croitoru et al., eq. 1).
 
@@ -99,7 +117,8 @@ def gini_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
   with :math:`\bar{S}` of eq. 2-4 (see :func:`class_activation_shares`). It is 0
   when every channel fires for a single class and 1 - 1/k when every channel is
   spread evenly over the k classes present. Absent classes add nothing; a dead
-  channel (class means summing to 0) adds 1 with a zero gradient.
+  channel (class means summing to 0) adds 1 with a zero gradient. An empty or
+  all-masked batch gives 0. A batch-level statistic: no per-example form.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -112,8 +131,11 @@ def gini_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
       convolutional map [B, H, W, C]; global-average-pooled inside.
     labels: [B] integer class ids in [0, num_classes).
     num_classes: n, the number of classes.
+    where: [B] bool, the rows that take part (None: all), as if
+      ``activations[where]``, ``labels[where]`` had been passed.
     axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
-      split; the class statistics are then those of the global batch.
+      split; the class statistics are then those of the global batch (each
+      device passes the mask of its own rows).
 
   Returns:
     The scalar loss (float32, or the input dtype if wider).
@@ -122,9 +144,11 @@ def gini_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
     Croitoru et al., Discriminability-enforcing loss to improve representation
     learning, 2022, https://arxiv.org/abs/2202.07073
   """
-  s_bar, _ = class_activation_shares(activations, labels, num_classes,
-                                     axis_name=axis_name)
-  return jnp.mean(1.0 - jnp.sum(s_bar**2, axis=1))
+  s_bar, counts = class_activation_shares(activations, labels, num_classes, where=where,
+                                          axis_name=axis_name)
+  gini = jnp.mean(1.0 - jnp.sum(s_bar**2, axis=1))
+  # No row: every S̄ row is 0 (gini 1 of "all dead"), but there is nothing to score.
+  return jnp.where(counts.sum() > 0, gini, jnp.zeros_like(gini))
 
 
 KL_DIRECTIONS = ("labels||channels", "channels||labels")
@@ -132,6 +156,7 @@ KL_DIRECTIONS = ("labels||channels", "channels||labels")
 
 def kl_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
             direction: str = "labels||channels", epsilon: float = 1e-10,
+            where: ArrayLike | None = None,
             axis_name: _batch.AxisName = None) -> jax.Array:
   r"""KL divergence between the label and channel histograms (Croitoru et al., eq. 5-7).
 
@@ -160,7 +185,10 @@ def kl_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
     ``epsilon=0`` it is +inf);
   * channels||labels: a present class with h^S_i = 0 contributes 0 with a zero
     gradient (its one-sided derivative is -inf);
-  * when every channel is dead, H^S is undefined and the loss is 0.
+  * when every channel is dead, H^S is undefined and the loss is 0; so is an
+    empty or all-masked batch (no H^Y).
+
+  A batch-level statistic (histograms of the batch): no per-example form.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -176,8 +204,11 @@ def kl_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
     direction: ``"labels||channels"`` (default, KL(H^Y ‖ H^S), the authors' code) or
       ``"channels||labels"`` (KL(H^S ‖ H^Y), the paper's written order).
     epsilon: added to every H^S bin before normalising (labels||channels only).
+    where: [B] bool, the rows that take part (None: all), as if
+      ``activations[where]``, ``labels[where]`` had been passed.
     axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
-      split; the histograms are then those of the global batch.
+      split; the histograms are then those of the global batch (each device
+      passes the mask of its own rows).
 
   Returns:
     The scalar loss (float32, or the input dtype if wider).
@@ -188,18 +219,19 @@ def kl_loss(activations: ArrayLike, labels: ArrayLike, num_classes: int, *,
   """
   if direction not in KL_DIRECTIONS:
     raise ValueError(f"`direction` must be one of {KL_DIRECTIONS}, got {direction!r}.")
-  s_bar, counts = class_activation_shares(activations, labels, num_classes,
+  s_bar, counts = class_activation_shares(activations, labels, num_classes, where=where,
                                           axis_name=axis_name)
   mass = s_bar.sum(axis=0)                                         # [n]
   total = mass.sum()
-  h_y = counts / counts.sum()                                      # eq. 7
+  h_y = counts / jnp.maximum(counts.sum(), 1)                      # eq. 7 (0 if no row)
   if direction == "labels||channels":
     h_s = _safe_divide(mass + epsilon, total)                      # eq. 6, authors' eps
     present = h_y > 0
     log_ratio = (jnp.log(jnp.where(present, h_y, 1.0))
                  - jnp.log(jnp.where(present, h_s, 1.0)))
-    # Every channel dead (total = 0): H^S undefined, the loss is 0.
-    return jnp.where(total > 0, jnp.sum(jnp.where(present, h_y * log_ratio, 0.0)), 0.0)
+    # Every channel dead (total = 0): H^S undefined, the loss is 0. Tested as
+    # total == 0 so that a NaN total (NaN input) stays NaN.
+    return jnp.where(total == 0, 0.0, jnp.sum(jnp.where(present, h_y * log_ratio, 0.0)))
   h_s = _safe_divide(mass, total)                                  # eq. 6
   # Double where: the log never sees a 0 bin, so neither value nor gradient is NaN.
   empty = h_s == 0

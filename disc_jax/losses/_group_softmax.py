@@ -27,6 +27,11 @@ G = 2 ("hierarchical" grouping, eq. 12-13):
 * ``"fixed"``: the identity, i.e. contiguous index blocks ("pre-fixed").
 
 The grouping carries no gradient (it is computed under ``stop_gradient``).
+
+``where`` ([B] bool) leaves rows out of λ (so out of the grouping) and out of
+the mean, as if sliced out; ``reduction="none"`` returns the per-sample losses
+[B] (0 at masked rows). NaN or inf in a selected feature gives NaN; a label
+outside [0, C) gives NaN (a ValueError when the labels are concrete).
 """
 
 from __future__ import annotations
@@ -45,8 +50,13 @@ GROUPINGS = ("discriminative", "random", "fixed")
 
 
 def _check_classifier(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
-                      bias: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-  """Validated (features [B, D], labels [B], kernel [D, C], bias [C])."""
+                      bias: ArrayLike, where: ArrayLike | None = None
+                      ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array | None]:
+  """Validated (features [B, D], labels [B], kernel [D, C], bias [C], where [B]).
+
+  Masked rows are zeroed and rows with an out-of-range label made NaN
+  (``_batch.clean_rows``).
+  """
   features = _checks.float_array(features, "features", ndim=2)
   kernel = _checks.float_array(kernel, "kernel", ndim=2)
   bias = _checks.float_array(bias, "bias", ndim=1)
@@ -61,8 +71,12 @@ def _check_classifier(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
         f"{kernel.shape}, got {bias.shape}.")
   if num_classes < 2:
     raise ValueError(f"`kernel` must have C >= 2 columns (classes), got {kernel.shape}.")
-  labels = _checks.label_array(labels, features.shape[0], num_classes=num_classes)
-  return features, labels, kernel, bias
+  where = _checks.where_array(where, features.shape[0])
+  labels = _checks.label_array(labels, features.shape[0], num_classes=num_classes,
+                               where=where)
+  features, labels = _batch.clean_rows(features, labels, where=where,
+                                       num_classes=num_classes)
+  return features, labels, kernel, bias, where
 
 
 def check_groups(groups: int | Sequence[int], dim: int) -> tuple[int, ...]:
@@ -80,16 +94,17 @@ def check_groups(groups: int | Sequence[int], dim: int) -> tuple[int, ...]:
 
 
 def discriminativity_scores(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
-                            bias: ArrayLike, *, axis_name: _batch.AxisName = None
-                            ) -> jax.Array:
+                            bias: ArrayLike, *, where: ArrayLike | None = None,
+                            axis_name: _batch.AxisName = None) -> jax.Array:
   r"""Batch-averaged discriminativity λ_j of each feature component (eq. 9).
 
   .. math::
     \lambda_j = \frac{C}{C-1}\Big[z_{jy} - \frac{1}{C}\sum_{c} z_{jc}\Big],
     \qquad z_{jc} = W_{jc} x_j + b_c / D \quad \text{(eq. 3)}
 
-  averaged over the samples of the global batch (``axis_name``). Computed
-  without materialising the [B, D, C] ingredient logits Z.
+  averaged over the (selected) samples of the global batch (``axis_name``);
+  0 when no sample is selected. Computed without materialising the [B, D, C]
+  ingredient logits Z.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -102,30 +117,35 @@ def discriminativity_scores(features: ArrayLike, labels: ArrayLike, kernel: Arra
     labels: [B] integer labels in [0, C).
     kernel: [D, C] classifier weights W.
     bias: [C] classifier bias b.
+    where: [B] bool, the samples averaged over (None: all).
     axis_name: mapped axis over which the batch is split, or ``None``.
 
   Returns:
     [D] scores λ (higher = more discriminative).
   """
-  features, labels, kernel, bias = _check_classifier(features, labels, kernel, bias)
-  return _scores(features, labels, kernel, bias, axis_name)
+  features, labels, kernel, bias, where = _check_classifier(features, labels, kernel, bias,
+                                                            where)
+  return _scores(features, labels, kernel, bias, where, axis_name)
 
 
 def _scores(features: jax.Array, labels: jax.Array, kernel: jax.Array, bias: jax.Array,
-            axis_name: _batch.AxisName) -> jax.Array:
+            where: jax.Array | None, axis_name: _batch.AxisName) -> jax.Array:
   dim, num_classes = kernel.shape
   # z_jy - mean_c z_jc = x_j (W_jy - mean_c W_jc) + (b_y - mean_c b) / D.
   w_margin = kernel.T[labels] - kernel.mean(axis=1)               # [B, D]
   b_margin = bias[labels] - bias.mean()                           # [B]
   per_sample = features * w_margin + b_margin[:, None] / dim      # [B, D]
+  if where is not None:
+    per_sample = jnp.where(where[:, None], per_sample, jnp.zeros_like(per_sample))
   total = _batch.psum(per_sample.sum(axis=0), axis_name)
-  mean = total / _batch.global_batch_size(features, axis_name)
+  count = _batch.valid_count(features, where, axis_name)
+  mean = total / jnp.maximum(count, 1).astype(total.dtype)
   return num_classes / (num_classes - 1) * mean
 
 
 def grouping_permutation(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
                          bias: ArrayLike, *, grouping: str = "discriminative",
-                         rng: jax.Array | None = None,
+                         rng: jax.Array | None = None, where: ArrayLike | None = None,
                          axis_name: _batch.AxisName = None) -> jax.Array:
   """Order of the D feature indices whose G equal contiguous blocks are the groups.
 
@@ -133,7 +153,8 @@ def grouping_permutation(features: ArrayLike, labels: ArrayLike, kernel: ArrayLi
   stable), so block 1 of every G is the least discriminative (eq. 10-11).
   ``"random"``: ``jax.random.permutation(rng, D)``; under ``shard_map``/``pmap``
   pass the same ``rng`` on every device. ``"fixed"``: ``arange(D)``. The result
-  is an int32 [D] array and carries no gradient.
+  is an int32 [D] array and carries no gradient. ``where`` selects the samples
+  λ is averaged over.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -142,17 +163,18 @@ def grouping_permutation(features: ArrayLike, labels: ArrayLike, kernel: ArrayLi
     >>> grouping_permutation(x, jnp.array([0]), w, jnp.zeros(2)).tolist()
     [3, 1, 2, 0]
   """
-  features, labels, kernel, bias = _check_classifier(features, labels, kernel, bias)
-  return _permutation(features, labels, kernel, bias, grouping, rng, axis_name)
+  features, labels, kernel, bias, where = _check_classifier(features, labels, kernel, bias,
+                                                            where)
+  return _permutation(features, labels, kernel, bias, grouping, rng, where, axis_name)
 
 
 def _permutation(features: jax.Array, labels: jax.Array, kernel: jax.Array,
                  bias: jax.Array, grouping: str, rng: jax.Array | None,
-                 axis_name: _batch.AxisName) -> jax.Array:
+                 where: jax.Array | None, axis_name: _batch.AxisName) -> jax.Array:
   dim = kernel.shape[0]
   if grouping == "discriminative":
     features, kernel, bias = jax.lax.stop_gradient((features, kernel, bias))
-    scores = _scores(features, labels, kernel, bias, axis_name)
+    scores = _scores(features, labels, kernel, bias, where, axis_name)
     return jnp.argsort(scores, stable=True).astype(jnp.int32)
   if grouping == "random":
     if rng is None:
@@ -193,7 +215,8 @@ def group_logits(features: jax.Array, kernel: jax.Array, bias: jax.Array,
 def group_softmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
                        bias: ArrayLike, *, groups: int | Sequence[int] = (1, 2, 4),
                        loss_type: str = "II", grouping: str = "discriminative",
-                       rng: jax.Array | None = None,
+                       rng: jax.Array | None = None, where: ArrayLike | None = None,
+                       reduction: str = "mean",
                        axis_name: _batch.AxisName = None) -> jax.Array:
   r"""Group softmax loss, type I (eq. 7, 12) or type II (eq. 8, 13).
 
@@ -231,16 +254,24 @@ def group_softmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike
     grouping: ``"discriminative"`` (eq. 9-11), ``"random"`` or ``"fixed"``
       (the ablations of Table 1b).
     rng: PRNG key, required for ``grouping="random"``.
+    where: [B] bool, the rows that take part (None: all), as if
+      ``features[where]``, ``labels[where]`` had been passed: they are left out
+      of λ (hence of the grouping) and of the mean.
+    reduction: ``"mean"`` (the scalar above) or ``"none"`` (the per-sample
+      losses [B], 0 at masked rows; the grouping is still the batch's).
     axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
-      split: λ is then averaged, and the loss averaged, over the global batch.
+      split: λ is then averaged, and the loss averaged, over the global batch
+      (each device passes the mask of its own rows).
 
   Returns:
-    The scalar loss.
+    The scalar loss, or the [B] per-sample losses.
 
   References:
     Kobayashi, Group Softmax Loss with Discriminative Feature Grouping, WACV 2021.
   """
-  features, labels, kernel, bias = _check_classifier(features, labels, kernel, bias)
+  features, labels, kernel, bias, where = _check_classifier(features, labels, kernel, bias,
+                                                            where)
+  reduction = _checks.reduction(reduction)
   groups = check_groups(groups, kernel.shape[0])
   if loss_type not in LOSS_TYPES:
     raise ValueError(f"`loss_type` must be one of {LOSS_TYPES}, got {loss_type!r}.")
@@ -253,7 +284,8 @@ def group_softmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike
   features, kernel, bias = (a.astype(dtype) for a in (features, kernel, bias))
   permutation = None
   if any(g > 1 for g in groups):
-    permutation = _permutation(features, labels, kernel, bias, grouping, rng, axis_name)
+    permutation = _permutation(features, labels, kernel, bias, grouping, rng, where,
+                               axis_name)
   per_sample = jnp.zeros(features.shape[0], dtype)
   for g in groups:
     if g == 1:  # ℓ_1 = ℓ_1^I = ℓ_1^II: the plain softmax loss (eq. 2).
@@ -265,4 +297,4 @@ def group_softmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike
     else:
       per_sample += _cross_entropy(logits, labels).sum(axis=1)       # eq. 8
   per_sample = per_sample / len(groups)                               # eq. 12, 13
-  return _batch.batch_mean(per_sample, axis_name=axis_name)
+  return _batch.reduce(per_sample, reduction, where=where, axis_name=axis_name)

@@ -89,8 +89,13 @@ def raw_sq_dist_row(a: jax.Array, b: jax.Array, b_sq_norms: jax.Array) -> jax.Ar
 
 
 def clip_dists(raw: jax.Array) -> jax.Array:
-  """``raw`` clipped at 0 with ``where`` (no -0.0; gradient 0 below 0)."""
-  return jnp.where(raw > 0, raw, jnp.zeros_like(raw))
+  """``raw`` clipped at 0 with ``where`` (no -0.0; gradient 0 below 0); NaN stays NaN.
+
+  The test is ``raw <= 0`` rather than ``raw > 0``: NaN compares False either
+  way, so this form keeps a NaN distance (from a NaN or inf feature) NaN
+  instead of turning it into a plausible 0.
+  """
+  return jnp.where(raw <= 0, jnp.zeros_like(raw), raw)
 
 
 @jax.custom_jvp
@@ -123,13 +128,15 @@ dist_row.defjvp(_dist_row_jvp, symbolic_zeros=True)
 
 
 def safe_sqrt(x: jax.Array) -> jax.Array:
-  """``sqrt(max(x, 0))`` with gradient 0 (not inf/NaN) where ``x <= 0``.
+  """``sqrt(max(x, 0))`` with gradient 0 (not inf/NaN) where ``x <= 0``; NaN stays NaN.
 
   The double ``where`` keeps the unselected branch finite: the derivative of
   ``sqrt`` is evaluated at 1 instead of at 0, and its cotangent is masked out.
+  The branch test is ``x <= 0`` so that a NaN (which compares False) takes the
+  ``sqrt`` branch and propagates.
   """
-  pos = x > 0
-  return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, jnp.ones_like(x))), jnp.zeros_like(x))
+  nonpos = x <= 0
+  return jnp.where(nonpos, jnp.zeros_like(x), jnp.sqrt(jnp.where(nonpos, jnp.ones_like(x), x)))
 
 
 def global_rows(x: jax.Array, axis_name: _batch.AxisName) -> tuple[jax.Array, jax.Array]:
@@ -144,20 +151,24 @@ def masked_logsumexp(logits: jax.Array, mask: jax.Array, axis: int = -1
 
   Returns ``(lse, nonempty)``; rows with no selected entry get ``lse = 0`` and
   ``nonempty = False``. Unselected entries enter ``exp`` as ``-inf``, so neither
-  the value nor the gradient can overflow to inf/NaN.
+  the value nor the gradient can overflow to inf/NaN. ``nonempty`` is decided by
+  the mask alone, so a NaN among the selected logits gives a NaN ``lse`` (it is
+  not mistaken for an empty row).
   """
   neg_inf = jnp.asarray(-jnp.inf, logits.dtype)
   masked = jnp.where(mask, logits, neg_inf)
   peak = jax.lax.stop_gradient(jnp.max(masked, axis=axis, keepdims=True))
   peak = jnp.where(jnp.isfinite(peak), peak, jnp.zeros_like(peak))
   total = jnp.sum(jnp.exp(masked - peak), axis=axis)
-  nonempty = total > 0
+  nonempty = jnp.any(mask, axis=axis)
   lse = jnp.log(jnp.where(nonempty, total, jnp.ones_like(total))) + jnp.squeeze(peak, axis)
   return jnp.where(nonempty, lse, jnp.zeros_like(lse)), nonempty
 
 
 def median_off_diagonal(d: jax.Array, row_ids: jax.Array, num_points: int,
-                        axis_name: _batch.AxisName = None) -> jax.Array:
+                        axis_name: _batch.AxisName = None, *,
+                        row_valid: jax.Array | None = None,
+                        col_valid: jax.Array | None = None) -> jax.Array:
   """Exact median of the off-diagonal entries of a distance matrix given as row blocks.
 
   ``d`` [R, N] holds the rows ``row_ids`` of a symmetric [N, N] distance matrix
@@ -167,32 +178,45 @@ def median_off_diagonal(d: jax.Array, row_ids: jax.Array, num_points: int,
   which leaves the median unchanged, so it is also the median over the
   N (N - 1) / 2 distinct pairs.
 
+  ``row_valid`` [R] and ``col_valid`` [N] (both or neither) restrict it to the
+  pairs of valid points (the rows a loss's mask selects): the other entries are
+  left out of every count (inside the per-row passes, so no second [R, N] array
+  is formed), and the number of pairs is that of the valid points, counted
+  globally. With fewer than 2 valid points there is no pair and the result is 0
+  (the callers' fallback then applies).
+
   No sort of the N^2 values: the k-th smallest value is found by bisection on the
   bit pattern of non-negative floats (which orders like the values), one
   counting pass over ``d`` per bit (32 passes in float32, 64 in float64), with
   the counts ``psum``-ed over ``axis_name``. With an even number of pairs the
-  median is the mean of the two middle values, as in ``numpy.median``.
+  median is the mean of the two middle values, as in ``numpy.median``. A NaN
+  entry is never counted; the callers' values are NaN in that case anyway.
   """
-  if num_points < 2:
-    raise ValueError(f"the median of pairwise distances needs >= 2 points, got {num_points}; "
-                     "pass `sigma` explicitly.")
   if num_points > _MAX_MEDIAN_POINTS:
     raise ValueError(f"the default `sigma` (median of pairwise distances) supports at most "
                      f"{_MAX_MEDIAN_POINTS} points, got {num_points}; pass `sigma` explicitly.")
   d = jax.lax.stop_gradient(d)
   cols = jnp.arange(d.shape[1])
   inf = jnp.asarray(jnp.inf, d.dtype)
+  if row_valid is None:
+    num_valid = num_points
+    row_valid = jnp.ones(d.shape[0], bool)
+    col_valid = jnp.ones(d.shape[1], bool)
+  else:
+    num_valid = _batch.psum(jnp.sum(row_valid, dtype=jnp.int32), axis_name)
   # Self-pairs are left out by subtracting the diagonal's own counts. Comparisons
   # treat -0.0 as 0, and negative entries fall below every t >= 0.
   diag = jnp.take_along_axis(d, row_ids[:, None], axis=1)[:, 0]      # [R]
-  num_pairs = num_points * (num_points - 1)
+  num_pairs = num_valid * (num_valid - 1)
   k_lo = num_pairs // 2  # 1-indexed rank of the lower middle value
   int_dtype = jnp.int64 if d.dtype == jnp.float64 else jnp.int32
   bits = 64 if d.dtype == jnp.float64 else 32
 
   def count_le(t):
-    per_row = map_rows(lambda row: jnp.sum(row <= t, dtype=jnp.int32), d, d.shape[1])
-    return _batch.psum(jnp.sum(per_row) - jnp.sum(diag <= t, dtype=jnp.int32), axis_name)
+    per_row = map_rows(lambda a: jnp.sum((a[0] <= t) & col_valid & a[1], dtype=jnp.int32),
+                       (d, row_valid), d.shape[1])
+    on_diag = jnp.sum((diag <= t) & row_valid, dtype=jnp.int32)
+    return _batch.psum(jnp.sum(per_row) - on_diag, axis_name)
 
   def as_float(i):
     return jax.lax.bitcast_convert_type(i.astype(int_dtype), d.dtype)
@@ -209,10 +233,12 @@ def median_off_diagonal(d: jax.Array, row_ids: jax.Array, num_points: int,
   v_lo = as_float(lo)
 
   def next_above(args):
-    row, row_id = args
-    return jnp.min(jnp.where((row > v_lo) & (cols != row_id), row, inf))
+    row, row_id, valid = args
+    above = (row > v_lo) & (cols != row_id) & col_valid & valid
+    return jnp.min(jnp.where(above, row, inf), initial=inf)
 
-  next_up = jnp.min(map_rows(next_above, (d, row_ids), d.shape[1]))
+  next_up = jnp.min(map_rows(next_above, (d, row_ids, row_valid), d.shape[1]), initial=inf)
   next_up = next_up if axis_name is None else jax.lax.pmin(next_up, axis_name)
   v_hi = jnp.where(count_le(v_lo) >= k_lo + 1, v_lo, next_up)
-  return 0.5 * (v_lo + v_hi)
+  median = 0.5 * (v_lo + v_hi)
+  return jnp.where(num_pairs > 0, median, jnp.zeros_like(median))

@@ -49,6 +49,12 @@ Other choices the paper leaves open (fixed here and tested):
   sort, no loop over classes); only the selected points are then used, exactly. With
   ``axis_name`` the neighbours are searched in the gathered global batch and the mean
   is over the global batch.
+* ``where`` leaves rows out of every neighbourhood (of samples and of centers) and out
+  of the mean, as if sliced out; ``reduction="none"`` returns the per-sample terms
+  beta_i ||x_i - C_{y_i}||^2 [B] (0 at masked rows).
+* NaN or inf in a selected feature gives NaN (its own term, and the spread of every
+  neighbourhood it is in); a label outside [0, C) gives NaN (a ValueError when the
+  labels are concrete); an empty or all-masked batch gives 0.
 * Features below float32 precision are computed in float32.
 """
 
@@ -122,6 +128,7 @@ def _neighbourhood_spread(points: jax.Array, point_ids: jax.Array, all_features:
 def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
                  growth: ArrayLike, *, n_neighbors: int = 7, z: float = 40.0,
                  epsilon: float = 1e-3, spread: str = "std",
+                 where: ArrayLike | None = None, reduction: str = "mean",
                  axis_name: _batch.AxisName = None) -> jax.Array:
   r"""σ²R loss (La Grassa et al., eq. 8-10, Algorithm 1).
 
@@ -159,11 +166,17 @@ def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
       coordinates, Algorithm 1), ``"vector_std"`` (their eq. 12 vector standard
       deviation) or ``"rms_distance"`` (their RMS distance from p); see the module
       docstring for the definitions and why ``"std"`` is the default.
+    where: [B] bool, the rows that take part (None: all), as if
+      ``features[where]``, ``labels[where]`` had been passed: they are nobody's
+      neighbours and are left out of the mean.
+    reduction: ``"mean"`` (the scalar above) or ``"none"`` (the per-sample terms
+      beta_i ||x_i - C_{y_i}||^2 [B], 0 at masked rows).
     axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
-      split; neighbourhoods and the mean are then those of the global batch.
+      split; neighbourhoods and the mean are then those of the global batch. Each
+      device passes the mask of its own rows; ``"none"`` returns its own rows.
 
   Returns:
-    The scalar loss.
+    The scalar loss, or the [B] per-sample terms.
 
   References:
     La Grassa, Gallo and Landro, "σ²R loss: a weighted loss by multiplicative
@@ -182,36 +195,46 @@ def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
   n = _checks.positive_int(n_neighbors, "n_neighbors")
   if spread not in SPREADS:
     raise ValueError(f"`spread` must be one of {SPREADS}, got {spread!r}.")
-  labels = _checks.label_array(labels, features.shape[0], num_classes=num_classes)
+  where = _checks.where_array(where, features.shape[0])
+  labels = _checks.label_array(labels, features.shape[0], num_classes=num_classes,
+                               where=where)
+  reduction = _checks.reduction(reduction)
   dtype = jnp.promote_types(jnp.promote_types(features.dtype, centers.dtype),
                             jnp.promote_types(growth.dtype, jnp.float32))
   features, centers, growth = (a.astype(dtype) for a in (features, centers, growth))
-
-  return _sigma2r(features, labels, centers, growth, jnp.asarray(z, dtype),
-                  jnp.asarray(epsilon, dtype), n, spread, axis_name)
+  if features.shape[0] == 0:  # no sample, no neighbourhood (static shapes)
+    return _batch.reduce(jnp.zeros((0,), dtype), reduction, axis_name=axis_name)
+  valid = jnp.ones(features.shape[0], bool) if where is None else where
+  features, labels = _batch.clean_rows(features, labels, where=where,
+                                       num_classes=num_classes)
+  per_sample = _sigma2r(features, labels, valid, centers, growth, jnp.asarray(z, dtype),
+                        jnp.asarray(epsilon, dtype), n, spread, axis_name)
+  return _batch.reduce(per_sample, reduction, where=where, axis_name=axis_name)  # eq. 10
 
 
 @functools.partial(jax.jit, static_argnames=("n", "spread", "axis_name"))
-def _sigma2r(features: jax.Array, labels: jax.Array, centers: jax.Array, growth: jax.Array,
-             z: jax.Array, epsilon: jax.Array, n: int, spread: str, axis_name: _batch.AxisName
-             ) -> jax.Array:
-  """The loss on checked inputs (jitted: one compilation per shape, also eagerly)."""
+def _sigma2r(features: jax.Array, labels: jax.Array, valid: jax.Array, centers: jax.Array,
+             growth: jax.Array, z: jax.Array, epsilon: jax.Array, n: int, spread: str,
+             axis_name: _batch.AxisName) -> jax.Array:
+  """Per-sample terms beta_i ||x_i - C_{y_i}||^2 on checked inputs (jitted: one
+  compilation per shape, also eagerly)."""
   num_classes = centers.shape[0]
   all_features, row_ids = _pairwise.global_rows(features, axis_name)
   all_labels = _batch.gather_batch(labels, axis_name)
+  all_valid = _batch.gather_batch(valid, axis_name)
   batch = all_features.shape[0]
   k = min(n, batch)
   col_ids = jnp.arange(batch)
-  # sigma(n, x_i): the n nearest other samples of the same class.
+  # sigma(n, x_i): the n nearest other (selected) samples of the same class.
   labels_and_ids = jnp.stack([labels, row_ids], axis=-1)
   sigma_x = _neighbourhood_spread(
       features, labels_and_ids, all_features,
-      lambda li: (all_labels == li[0]) & (col_ids != li[1]), k, spread)
-  # sigma(n, C_y): the min(n, n_y) samples of class y nearest to C_y.
+      lambda li: (all_labels == li[0]) & (col_ids != li[1]) & all_valid, k, spread)
+  # sigma(n, C_y): the min(n, n_y) (selected) samples of class y nearest to C_y.
   sigma_c = _neighbourhood_spread(centers, jnp.arange(num_classes), all_features,
-                                  lambda y: all_labels == y, k, spread)
+                                  lambda y: (all_labels == y) & all_valid, k, spread)
 
   growth_rate = epsilon + z * jax.nn.sigmoid(growth[labels])          # eq. 9
   beta = z * jax.nn.sigmoid(growth_rate * (sigma_x - sigma_c[labels]))  # eq. 8
   dist = jnp.sum(jnp.square(features - centers[labels]), axis=-1)
-  return _batch.batch_mean(beta * dist, axis_name=axis_name)         # eq. 10
+  return beta * dist

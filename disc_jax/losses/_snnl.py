@@ -15,6 +15,14 @@ Choices (fixed here and tested):
   underflow to log(0); self-pairs are excluded from both sums.
 * With ``axis_name`` each device computes its rows against the gathered global
   batch and the mean is taken over the global batch.
+* ``where`` masks rows out of everything (as neighbours in every sum, and out
+  of the mean), as if sliced out of the batch.
+* ``reduction="none"`` gives each row's term, 0 for rows without a partner and
+  for masked rows; the default is their sum over the number of rows that have a
+  partner (so it is not their plain mean when some row has none).
+* NaN or inf in a selected feature gives NaN: the NaN distance survives the
+  clip at 0 and the masked log-sum-exp (whose emptiness test uses the mask,
+  not the sum).
 * Features below float32 precision are computed in float32.
 
 Memory: one [B, B] matrix of fused squared distances is stored; the softmax
@@ -36,6 +44,7 @@ from disc_jax.losses import _pairwise
 
 def soft_nearest_neighbor_loss(features: ArrayLike, labels: ArrayLike, *,
                                temperature: float | ArrayLike = 1.0,
+                               where: ArrayLike | None = None, reduction: str = "mean",
                                axis_name: _batch.AxisName = None) -> jax.Array:
   r"""Soft nearest neighbour loss (σ²R paper eq. 2; Frosst et al. 2019).
 
@@ -47,6 +56,7 @@ def soft_nearest_neighbor_loss(features: ArrayLike, labels: ArrayLike, *,
   where V is the set of samples with at least one other sample of their class
   in the (global) batch; the others are left out of the mean. Low values mean
   each point's nearest neighbours (in the softmax sense) share its label.
+  Labels may be any integers (there is no ``num_classes``).
 
   Examples:
     >>> import jax.numpy as jnp
@@ -55,16 +65,23 @@ def soft_nearest_neighbor_loss(features: ArrayLike, labels: ArrayLike, *,
     0.0
     >>> round(float(soft_nearest_neighbor_loss(x, jnp.array([0, 1, 0, 1]))), 4)
     49.0
+    >>> soft_nearest_neighbor_loss(x, jnp.array([0, 0, 1, 2]), reduction="none").tolist()
+    [0.0, 0.0, 0.0, 0.0]
 
   Args:
     features: [B, D] float features.
     labels: [B] int class ids.
     temperature: T > 0 (not learned).
+    where: [B] bool, the rows that take part (None: all), as if
+      ``features[where]``, ``labels[where]`` had been passed.
+    reduction: ``"mean"`` (the scalar above) or ``"none"`` (the [B] terms,
+      0 for rows outside V and masked rows).
     axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
-      split; the pairs and the mean are then those of the global batch.
+      split; the pairs and the mean are then those of the global batch. Each
+      device passes the mask of its own rows; ``"none"`` returns its own rows.
 
   Returns:
-    The scalar loss (0 when no sample has a same-class partner).
+    The scalar loss (0 when no sample has a same-class partner), or [B] terms.
 
   References:
     Frosst, Papernot and Hinton, "Analyzing and improving representations with
@@ -73,17 +90,26 @@ def soft_nearest_neighbor_loss(features: ArrayLike, labels: ArrayLike, *,
   """
   features = _checks.float_array(features, "features", ndim=2)
   features = features.astype(jnp.promote_types(features.dtype, jnp.float32))
+  where = _checks.where_array(where, features.shape[0])
   labels = _checks.label_array(labels, features.shape[0])
+  reduction = _checks.reduction(reduction)
   _checks.positive_value(temperature, "temperature")
-  return _snnl(features, labels, jnp.asarray(temperature, features.dtype), axis_name)
+  if features.shape[0] == 0:
+    return _batch.reduce(jnp.zeros((0,), features.dtype), reduction, axis_name=axis_name)
+  valid = jnp.ones(features.shape[0], bool) if where is None else where
+  features, labels = _batch.clean_rows(features, labels, where=where)
+  terms, counted = _snnl(features, labels, valid, jnp.asarray(temperature, features.dtype),
+                         axis_name)
+  return _batch.reduce(terms, reduction, where=counted, axis_name=axis_name)
 
 
 @functools.partial(jax.jit, static_argnames=("axis_name",))
-def _snnl(features: jax.Array, labels: jax.Array, temperature: jax.Array,
-          axis_name: _batch.AxisName) -> jax.Array:
-  """The loss on checked inputs (jitted: one compilation per shape, also eagerly)."""
+def _snnl(features: jax.Array, labels: jax.Array, valid: jax.Array, temperature: jax.Array,
+          axis_name: _batch.AxisName) -> tuple[jax.Array, jax.Array]:
+  """Per-row terms [b] and the rows in V (jitted: one compilation per shape, also eagerly)."""
   all_features, row_ids = _pairwise.global_rows(features, axis_name)
   all_labels = _batch.gather_batch(labels, axis_name)
+  all_valid = _batch.gather_batch(valid, axis_name)
 
   raw = _pairwise.raw_sq_dists(features, all_features)               # [b, B]
   col_ids = jnp.arange(all_features.shape[0])
@@ -91,7 +117,7 @@ def _snnl(features: jax.Array, labels: jax.Array, temperature: jax.Array,
   def row_term(args):
     raw_row, row, row_id, label = args
     d = _pairwise.clip_dists(_pairwise.dist_row(raw_row, row, all_features))
-    others = col_ids != row_id
+    others = (col_ids != row_id) & all_valid
     log_den, _ = _pairwise.masked_logsumexp(-d / temperature, others)
     log_num, has_partner = _pairwise.masked_logsumexp(-d / temperature,
                                                       others & (all_labels == label))
@@ -100,4 +126,4 @@ def _snnl(features: jax.Array, labels: jax.Array, temperature: jax.Array,
   terms, has_partner = _pairwise.map_rows(jax.checkpoint(row_term),
                                           (raw, features, row_ids, labels),
                                           all_features.shape[0])
-  return _batch.batch_mean(terms, where=has_partner, axis_name=axis_name)
+  return terms, has_partner & valid

@@ -26,8 +26,14 @@ Choices shared by all of them (the papers write the head without a bias):
 * Norms use a ``where``-guarded square root: a zero feature row (or a zero
   kernel column) has norm 0, cos θ = 0 and a zero (not NaN) gradient there.
 * Inputs of lower precision than float32 are computed in float32.
-* No ``axis_name``: every loss is a mean of per-sample terms, so the caller's
-  usual mean over devices gives the global-batch value.
+* Every loss is a mean of per-sample terms: ``reduction="none"`` returns them
+  ([B], 0 at masked rows), ``where`` ([B] bool) leaves rows out of the mean,
+  and ``axis_name`` makes the mean that of the global batch's selected rows
+  (with masks the per-device means have different counts, so a plain mean of
+  the devices' values would weight the rows unequally).
+* NaN or inf in a selected feature gives NaN; a label outside [0, C) gives
+  NaN (a ValueError when the labels are concrete). Masked rows (zeroed first)
+  reach neither value nor gradient.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from disc_jax.losses import _batch
 from disc_jax.losses import _checks
 
 # cos(mθ) = T_m(cos θ): L-Softmax's multiple-angle expansion (Chebyshev polynomials).
@@ -52,12 +59,15 @@ _CHEBYSHEV = {
 
 
 def head_inputs(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
-                bias: ArrayLike | None) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-  """Validated ``(features, labels, kernel, bias)`` in one float dtype (>= float32).
+                bias: ArrayLike | None, where: ArrayLike | None = None
+                ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array | None]:
+  """Validated ``(features, labels, kernel, bias, where)``, floats in one dtype (>= float32).
 
   ``bias=None`` means a bias-free head (zeros). Raises a ValueError naming the
   argument for a wrong rank, a ``kernel`` whose first axis is not D, a ``bias``
-  of the wrong length, or labels outside [0, C) (when concrete).
+  of the wrong length, a ``where`` that is not a bool [B] mask, or labels
+  outside [0, C) (when concrete). Masked rows come back zeroed and rows with a
+  (traced) out-of-range label NaN (``_batch.clean_rows``).
   """
   features = _checks.float_array(features, "features", ndim=2)
   kernel = _checks.float_array(kernel, "kernel", ndim=2)
@@ -74,9 +84,26 @@ def head_inputs(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
   if bias.shape[0] != c:
     raise ValueError(f"`bias` has shape {bias.shape} but `kernel` has C={c} classes; "
                      f"pass the head's bias [C] (or None for a bias-free head).")
-  labels = _checks.label_array(labels, features.shape[0], num_classes=c)
+  where = _checks.where_array(where, features.shape[0])
+  labels = _checks.label_array(labels, features.shape[0], num_classes=c, where=where)
   dtype = jnp.promote_types(jnp.result_type(features, kernel, bias), jnp.float32)
-  return features.astype(dtype), labels, kernel.astype(dtype), bias.astype(dtype)
+  features, labels = _batch.clean_rows(features.astype(dtype), labels, where=where,
+                                       num_classes=c)
+  return features, labels, kernel.astype(dtype), bias.astype(dtype), where
+
+
+def _reduce(per_sample: jax.Array, reduction: str, where: jax.Array | None,
+            axis_name: _batch.AxisName) -> jax.Array:
+  return _batch.reduce(per_sample, _checks.reduction(reduction), where=where,
+                       axis_name=axis_name)
+
+
+_COMMON_ARGS = """where: [B] bool, the rows that take part (None: all), as if
+      ``features[where]``, ``labels[where]`` had been passed.
+    reduction: ``"mean"`` (the batch mean) or ``"none"`` (the per-sample
+      losses [B], 0 at masked rows).
+    axis_name: mapped axis of ``shard_map``/``pmap`` over which the batch is
+      split; the mean is then over the global batch's selected rows."""
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -177,7 +204,11 @@ def l_softmax_logits(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
   """
   margin = _check_margin(margin)
   _nonnegative(lam, "lam")
-  features, labels, kernel, bias = head_inputs(features, labels, kernel, bias)
+  features, labels, kernel, bias, _ = head_inputs(features, labels, kernel, bias)
+  return _l_softmax_logits(features, labels, kernel, bias, margin, lam)
+
+
+def _l_softmax_logits(features, labels, kernel, bias, margin: int, lam) -> jax.Array:
   dots, dot_y, norm_prod, cos = _target_geometry(features, labels, kernel)
   if margin == 1:
     target = dot_y
@@ -189,7 +220,9 @@ def l_softmax_logits(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
 
 def l_softmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
                    bias: ArrayLike | None, *, margin: int = 2,
-                   lam: ArrayLike = 0.0) -> jax.Array:
+                   lam: ArrayLike = 0.0, where: ArrayLike | None = None,
+                   reduction: str = "mean",
+                   axis_name: _batch.AxisName = None) -> jax.Array:
   """Batch-mean L-Softmax loss (Liu et al. 2016, eq. 4-6, reference λ annealing).
 
   Args:
@@ -200,14 +233,21 @@ def l_softmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
     margin: the integer angular margin m in 1..4 (m = 1 is softmax CE).
     lam: the annealing weight λ >= 0 (0 = the paper's loss); may be traced, e.g.
       ``l_softmax_lambda(step)``.
+    {common}
 
   >>> import numpy as np
   >>> x = np.eye(2, dtype=np.float32); w = np.eye(2, dtype=np.float32)
   >>> float(l_softmax_loss(x, np.array([0, 1]), w, None, margin=1)) > 0
   True
   """
-  logits = l_softmax_logits(features, labels, kernel, bias, margin=margin, lam=lam)
-  return jnp.mean(cross_entropy(logits, jnp.asarray(labels)))
+  margin = _check_margin(margin)
+  _nonnegative(lam, "lam")
+  features, labels, kernel, bias, where = head_inputs(features, labels, kernel, bias, where)
+  logits = _l_softmax_logits(features, labels, kernel, bias, margin, lam)
+  return _reduce(cross_entropy(logits, labels), reduction, where, axis_name)
+
+
+l_softmax_loss.__doc__ = l_softmax_loss.__doc__.replace("{common}", _COMMON_ARGS)
 
 
 # ---------------------------------------------------------------- SigSoftmax
@@ -236,14 +276,24 @@ def sigsoftmax(logits: ArrayLike, axis: int = -1) -> jax.Array:
 
 
 def sigsoftmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
-                    bias: ArrayLike | None) -> jax.Array:
+                    bias: ArrayLike | None, *, where: ArrayLike | None = None,
+                    reduction: str = "mean",
+                    axis_name: _batch.AxisName = None) -> jax.Array:
   """Batch-mean -log sigsoftmax(x·W + b)[y] (Kanai et al. 2018).
 
   The logits are the head's own (with bias); only the normaliser changes.
+
+  Args:
+    features, labels, kernel, bias: as in :func:`l_softmax_loss`.
+    {common}
   """
-  features, labels, kernel, bias = head_inputs(features, labels, kernel, bias)
+  features, labels, kernel, bias, where = head_inputs(features, labels, kernel, bias, where)
   logp = log_sigsoftmax(features @ kernel + bias)
-  return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1))
+  per_sample = -jnp.take_along_axis(logp, labels[:, None], axis=1)[:, 0]
+  return _reduce(per_sample, reduction, where, axis_name)
+
+
+sigsoftmax_loss.__doc__ = sigsoftmax_loss.__doc__.replace("{common}", _COMMON_ARGS)
 
 
 # ------------------------------------------------------------- Noisy Softmax
@@ -273,7 +323,11 @@ def noisy_softmax_logits(features: ArrayLike, labels: ArrayLike, kernel: ArrayLi
   _nonnegative(alpha, "alpha")
   if rng is None:
     raise ValueError("`rng` is required: pass a jax.random key for the noise ξ.")
-  features, labels, kernel, bias = head_inputs(features, labels, kernel, bias)
+  features, labels, kernel, bias, _ = head_inputs(features, labels, kernel, bias)
+  return _noisy_logits(features, labels, kernel, bias, rng, alpha)
+
+
+def _noisy_logits(features, labels, kernel, bias, rng, alpha) -> jax.Array:
   dtype = features.dtype
   dots, dot_y, norm_prod, cos = _target_geometry(features, labels, kernel)
   eps = jnp.finfo(dtype).eps
@@ -288,15 +342,32 @@ def noisy_softmax_logits(features: ArrayLike, labels: ArrayLike, kernel: ArrayLi
 
 def noisy_softmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
                        bias: ArrayLike | None, *, rng: jax.Array,
-                       alpha: ArrayLike = 0.1) -> jax.Array:
+                       alpha: ArrayLike = 0.1, where: ArrayLike | None = None,
+                       reduction: str = "mean",
+                       axis_name: _batch.AxisName = None) -> jax.Array:
   """Batch-mean Noisy Softmax loss (Chen et al. 2017); see ``noisy_softmax_logits``.
 
   ``rng`` is a jax.random key (fresh each step, e.g. folded in from the step
   and, under ``shard_map``, the device index). Train-time only: evaluate with
-  the plain logits. ``alpha = 0`` is softmax cross-entropy.
+  the plain logits. ``alpha = 0`` is softmax cross-entropy. The noise ξ is
+  drawn for all B rows, masked or not, so a mask leaves the other rows' draws
+  unchanged (``where`` then equals slicing only for ``alpha = 0`` or a
+  matching key).
+
+  Args:
+    features, labels, kernel, bias: as in :func:`l_softmax_loss`.
+    rng, alpha: as in :func:`noisy_softmax_logits`.
+    {common}
   """
-  logits = noisy_softmax_logits(features, labels, kernel, bias, rng=rng, alpha=alpha)
-  return jnp.mean(cross_entropy(logits, jnp.asarray(labels)))
+  _nonnegative(alpha, "alpha")
+  if rng is None:
+    raise ValueError("`rng` is required: pass a jax.random key for the noise ξ.")
+  features, labels, kernel, bias, where = head_inputs(features, labels, kernel, bias, where)
+  logits = _noisy_logits(features, labels, kernel, bias, rng, alpha)
+  return _reduce(cross_entropy(logits, labels), reduction, where, axis_name)
+
+
+noisy_softmax_loss.__doc__ = noisy_softmax_loss.__doc__.replace("{common}", _COMMON_ARGS)
 
 
 # ----------------------------------------------------------- Virtual Softmax
@@ -311,18 +382,32 @@ def virtual_softmax_logits(features: ArrayLike, labels: ArrayLike, kernel: Array
   above (the property the method rests on); with ``bias = 0``/``None`` it is
   exactly ‖W_y‖‖x‖.
   """
-  features, labels, kernel, bias = head_inputs(features, labels, kernel, bias)
+  features, labels, kernel, bias, _ = head_inputs(features, labels, kernel, bias)
+  return _virtual_logits(features, labels, kernel, bias)
+
+
+def _virtual_logits(features, labels, kernel, bias) -> jax.Array:
   dots, _, norm_prod, _ = _target_geometry(features, labels, kernel)
   virtual = norm_prod + bias[labels]
   return jnp.concatenate([dots + bias, virtual[:, None]], axis=1)
 
 
 def virtual_softmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
-                         bias: ArrayLike | None) -> jax.Array:
+                         bias: ArrayLike | None, *, where: ArrayLike | None = None,
+                         reduction: str = "mean",
+                         axis_name: _batch.AxisName = None) -> jax.Array:
   """Batch-mean Virtual Softmax loss (Chen et al. 2018):
 
   -log( e^{z_y} / (Σ_j e^{z_j} + e^{‖W_y‖‖x‖}) ), the virtual class being a
   negative class for every sample. Prediction uses the C real logits only.
+
+  Args:
+    features, labels, kernel, bias: as in :func:`l_softmax_loss`.
+    {common}
   """
-  logits = virtual_softmax_logits(features, labels, kernel, bias)
-  return jnp.mean(cross_entropy(logits, jnp.asarray(labels)))
+  features, labels, kernel, bias, where = head_inputs(features, labels, kernel, bias, where)
+  logits = _virtual_logits(features, labels, kernel, bias)
+  return _reduce(cross_entropy(logits, labels), reduction, where, axis_name)
+
+
+virtual_softmax_loss.__doc__ = virtual_softmax_loss.__doc__.replace("{common}", _COMMON_ARGS)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import functools
 
 import chex
 import jax
@@ -14,17 +12,11 @@ from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 from disc_jax.losses import center_loss, intra_class_variance_loss, update_centers
+from tests.helpers import FRESH_SEED
 
-FRESH_SEED = int(os.environ["DISC_JAX_TEST_SEED"])  # per session (tests/conftest.py)
 SEEDS = [0, 1, 2, FRESH_SEED]
 NUM_CLASSES = 5
 LOSSES = {"center": center_loss, "icv": intra_class_variance_loss}
-
-
-@pytest.fixture
-def x64():
-  with jax.enable_x64(True):
-    yield
 
 
 # ---------------------------------------------------------------- reference
@@ -209,48 +201,24 @@ def _global_batch():
   return x.astype(np.float32), labels, centers.astype(np.float32)
 
 
-def _mesh():
-  return jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-
-
-@pytest.mark.parametrize("name", LOSSES)
-def test_shard_map_equals_global_batch_value_and_gradient(name):
-  x, labels, centers = _global_batch()
-  fn = functools.partial(LOSSES[name], axis_name="data")
-  sharded = jax.shard_map(fn, mesh=_mesh(), in_specs=(P("data"), P("data"), P()),
-                          out_specs=P())
-  v_glob, g_glob = jax.value_and_grad(LOSSES[name], argnums=(0, 2))(x, labels, centers)
-  v_shard, g_shard = jax.jit(jax.value_and_grad(sharded, argnums=(0, 2)))(x, labels, centers)
-  np.testing.assert_allclose(float(v_shard), float(v_glob), rtol=1e-6, atol=1e-6)
-  for a, b in zip(g_shard, g_glob):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
-
-
-def test_update_under_shard_map_equals_global_batch():
+def test_update_under_shard_map_equals_global_batch(mesh):
   x, labels, centers = _global_batch()
   fn = lambda c, a, y: update_centers(c, a, y, 0.5, axis_name="data")  # noqa: E731
-  sharded = jax.jit(jax.shard_map(fn, mesh=_mesh(), in_specs=(P(), P("data"), P("data")),
+  sharded = jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(P(), P("data"), P("data")),
                                   out_specs=P()))
   np.testing.assert_allclose(np.asarray(sharded(centers, x, labels)),
                              np.asarray(update_centers(centers, x, labels, 0.5)),
                              rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", LOSSES)
-def test_pmap_equals_global_batch(name):
-  x, labels, centers = _global_batch()
-  expected = float(LOSSES[name](x, labels, centers))
-  fn = functools.partial(LOSSES[name], axis_name="data")
-  per_device = jax.pmap(fn, axis_name="data", in_axes=(0, 0, None))(
-      x.reshape(8, 2, 3), labels.reshape(8, 2), centers)
-  np.testing.assert_allclose(np.asarray(per_device), expected, rtol=1e-6, atol=1e-6)
-  new = jax.pmap(lambda c, a, y: update_centers(c, a, y, 0.5, axis_name="data"),
-                 axis_name="data", in_axes=(None, 0, 0))(
-                     centers, x.reshape(8, 2, 3), labels.reshape(8, 2))
-  for device_centers in np.asarray(new):
-    np.testing.assert_allclose(device_centers, np.asarray(update_centers(centers, x, labels,
-                                                                         0.5)),
-                               rtol=1e-6, atol=1e-6)
+def test_update_with_where_equals_sliced_batch(x64):
+  x, labels, centers = random_batch(9)
+  keep = np.random.default_rng(0).uniform(size=len(x)) < 0.6
+  np.testing.assert_allclose(np.asarray(update_centers(centers, x, labels, 0.5, where=keep)),
+                             ref_update(centers, x[keep], labels[keep], 0.5), rtol=1e-12)
+  none = np.zeros(len(x), bool)
+  np.testing.assert_array_equal(np.asarray(update_centers(centers, x, labels, 0.5, where=none)),
+                                centers)
 
 
 # ---------------------------------------------------------------- bad input

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import functools
 
 import chex
@@ -10,20 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 from disc_jax.losses import gini_loss, kl_loss
+from tests.helpers import FRESH_SEED
 
 LOSSES = {"gini": gini_loss, "kl": kl_loss}
-FRESH_SEED = int(os.environ["DISC_JAX_TEST_SEED"])  # per session (tests/conftest.py)
 SEEDS = [0, 1, 2, FRESH_SEED]
-
-
-@pytest.fixture
-def x64():
-  with jax.enable_x64(True):
-    yield
 
 
 # ---------------------------------------------------------------- reference
@@ -256,32 +248,6 @@ def test_jit_traces_once_per_shape(name):
     acts, labels, _ = random_batch(seed)
     value, _ = step(acts.astype(np.float32), labels)
     assert np.isfinite(float(value))
-
-
-def _global_batch(name_seed: int):
-  acts, labels, n = random_batch(name_seed, (16, 2, 2, 5), num_classes=6, present=5)
-  return acts.astype(np.float32), labels, n
-
-
-@pytest.mark.parametrize("name", LOSSES)
-def test_shard_map_equals_global_batch(name):
-  acts, labels, n = _global_batch(21)
-  expected = float(LOSSES[name](acts, labels, n))
-  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-  fn = functools.partial(LOSSES[name], num_classes=n, axis_name="data")
-  sharded = jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(P("data"), P("data")),
-                                  out_specs=P()))
-  np.testing.assert_allclose(float(sharded(acts, labels)), expected, rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("name", LOSSES)
-def test_pmap_equals_global_batch(name):
-  acts, labels, n = _global_batch(22)
-  expected = float(LOSSES[name](acts, labels, n))
-  fn = functools.partial(LOSSES[name], num_classes=n, axis_name="data")
-  per_device = jax.pmap(fn, axis_name="data")(acts.reshape(8, 2, *acts.shape[1:]),
-                                              labels.reshape(8, 2))
-  np.testing.assert_allclose(np.asarray(per_device), expected, rtol=1e-6, atol=1e-6)
 
 
 # ---------------------------------------------------------------- bad input

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import functools
 import itertools
 
@@ -18,8 +17,8 @@ from jax.test_util import check_grads
 from disc_jax.losses import (discriminativity_scores, group_logits, group_softmax_loss,
                              grouping_permutation)
 from disc_jax.losses._group_softmax import check_groups
+from tests.helpers import FRESH_SEED
 
-FRESH_SEED = int(os.environ["DISC_JAX_TEST_SEED"])  # per session (tests/conftest.py)
 SEEDS = [0, 1, 2, FRESH_SEED]
 VARIANTS = list(itertools.product(["I", "II"], ["discriminative", "random", "fixed"]))
 _STATIC = ("groups", "loss_type", "grouping")
@@ -52,12 +51,6 @@ GROUPING_VARIANTS = [("II", "discriminative"), ("I", "random"), ("II", "fixed")]
 @functools.partial(jax.jit, static_argnames=("loss_type", "grouping"))
 def _loss_of_params(x, W, b, y, key, *, loss_type, grouping):
   return group_softmax_loss(x, y, W, b, loss_type=loss_type, grouping=grouping, rng=key)
-
-
-@pytest.fixture
-def x64():
-  with jax.enable_x64(True):
-    yield
 
 
 # ---------------------------------------------------------------- reference
@@ -309,36 +302,8 @@ def _global_problem(seed):
   return x.astype(np.float32), y, W.astype(np.float32), b.astype(np.float32)
 
 
-@pytest.mark.parametrize("loss_type, grouping", GROUPING_VARIANTS)
-def test_shard_map_equals_global_batch(loss_type, grouping):
-  x, y, W, b = _global_problem(31)
-  key = jax.random.key(7)
-  kw = dict(loss_type=loss_type, grouping=grouping)
-  expected = float(jloss(x, y, W, b, rng=key, **kw))
-  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-  fn = functools.partial(group_softmax_loss, axis_name="data", **kw)
-  sharded = jax.jit(jax.shard_map(
-      lambda x, y, W, b, key: fn(x, y, W, b, rng=key), mesh=mesh,
-      in_specs=(P("data"), P("data"), P(), P(), P()), out_specs=P()))
-  np.testing.assert_allclose(float(sharded(x, y, W, b, key)), expected, rtol=1e-6)
-
-
-@pytest.mark.parametrize("loss_type, grouping", GROUPING_VARIANTS)
-def test_pmap_equals_global_batch(loss_type, grouping):
-  x, y, W, b = _global_problem(32)
-  key = jax.random.key(8)
-  kw = dict(loss_type=loss_type, grouping=grouping)
-  expected = float(jloss(x, y, W, b, rng=key, **kw))
-  fn = functools.partial(group_softmax_loss, axis_name="data", **kw)
-  per_device = jax.pmap(lambda x, y, W, b, key: fn(x, y, W, b, rng=key), axis_name="data",
-                        in_axes=(0, 0, None, None, None))(
-                            x.reshape(8, 2, -1), y.reshape(8, 2), W, b, key)
-  np.testing.assert_allclose(np.asarray(per_device), expected, rtol=1e-6)
-
-
-def test_discriminative_scores_are_global_under_shard_map():
+def test_discriminative_scores_are_global_under_shard_map(mesh):
   x, y, W, b = _global_problem(33)
-  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
   sharded = jax.jit(jax.shard_map(functools.partial(grouping_permutation, axis_name="data"),
                                   mesh=mesh, in_specs=(P("data"), P("data"), P(), P()),
                                   out_specs=P()))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import functools
 import math
 
 import chex
@@ -11,13 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 from disc_jax.losses import _pairwise
 from disc_jax.losses import center_loss, sigma2r_loss
+from tests.helpers import FRESH_SEED
 
-FRESH_SEED = int(os.environ["DISC_JAX_TEST_SEED"])  # per session (tests/conftest.py)
 SEEDS = [0, 1, FRESH_SEED]
 NUM_CLASSES = 4
 
@@ -25,12 +22,6 @@ s2r_jit = jax.jit(sigma2r_loss, static_argnames=("n_neighbors", "spread"))
 s2r_value_and_grad = jax.jit(jax.value_and_grad(sigma2r_loss, argnums=(0, 2, 3)),
                              static_argnames=("n_neighbors", "spread"))
 SPREADS = ["std", "vector_std", "rms_distance"]
-
-
-@pytest.fixture
-def x64():
-  with jax.enable_x64(True):
-    yield
 
 
 # ---------------------------------------------------------------- reference
@@ -355,34 +346,6 @@ def test_jit_traces_once_per_shape():
     value, _ = step(x.astype(np.float32), labels, centers.astype(np.float32),
                     growth.astype(np.float32))
     assert np.isfinite(float(value))
-
-
-def _global_batch():
-  x, labels, centers, growth = random_batch(21, batch=16)
-  return x.astype(np.float32), labels, centers.astype(np.float32), growth.astype(np.float32)
-
-
-def test_shard_map_equals_global_batch_value_and_gradient():
-  x, labels, centers, growth = _global_batch()
-  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-  fn = functools.partial(sigma2r_loss, n_neighbors=3, axis_name="data")
-  sharded = jax.shard_map(fn, mesh=mesh, in_specs=(P("data"), P("data"), P(), P()),
-                          out_specs=P())
-  v_glob, g_glob = s2r_value_and_grad(x, labels, centers, growth, n_neighbors=3)
-  v_shard, g_shard = jax.jit(jax.value_and_grad(sharded, argnums=(0, 2, 3)))(
-      x, labels, centers, growth)
-  np.testing.assert_allclose(float(v_shard), float(v_glob), rtol=1e-6, atol=1e-6)
-  for a, b in zip(g_shard, g_glob):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
-
-
-def test_pmap_equals_global_batch():
-  x, labels, centers, growth = _global_batch()
-  expected = float(sigma2r_loss(x, labels, centers, growth, n_neighbors=3))
-  fn = functools.partial(sigma2r_loss, n_neighbors=3, axis_name="data")
-  per_device = jax.pmap(fn, axis_name="data", in_axes=(0, 0, None, None))(
-      x.reshape(8, 2, 3), labels.reshape(8, 2), centers, growth)
-  np.testing.assert_allclose(np.asarray(per_device), expected, rtol=1e-6, atol=1e-6)
 
 
 # ---------------------------------------------------------------- bad input

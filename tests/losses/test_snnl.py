@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import functools
 import math
 
@@ -11,23 +10,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 from disc_jax.losses import _pairwise
 from disc_jax.losses import soft_nearest_neighbor_loss as snnl
+from tests.helpers import FRESH_SEED
 
-FRESH_SEED = int(os.environ["DISC_JAX_TEST_SEED"])  # per session (tests/conftest.py)
 SEEDS = [0, 1, 2, FRESH_SEED]
 
 snnl_jit = jax.jit(snnl)
 snnl_value_and_grad = jax.jit(jax.value_and_grad(snnl))
-
-
-@pytest.fixture
-def x64():
-  with jax.enable_x64(True):
-    yield
 
 
 # ---------------------------------------------------------------- reference
@@ -204,30 +196,6 @@ def test_jit_traces_once_per_shape():
     x, labels = random_batch(seed)
     value, _ = step(x.astype(np.float32), labels)
     assert np.isfinite(float(value))
-
-
-def _global_batch():
-  x, labels = random_batch(21, batch=16, dim=3, num_classes=5)
-  return x.astype(np.float32), labels
-
-
-def test_shard_map_equals_global_batch_value_and_gradient():
-  x, labels = _global_batch()
-  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-  sharded = jax.shard_map(functools.partial(snnl, axis_name="data"), mesh=mesh,
-                          in_specs=(P("data"), P("data")), out_specs=P())
-  v_glob, g_glob = snnl_value_and_grad(x, labels)
-  v_shard, g_shard = jax.jit(jax.value_and_grad(sharded))(x, labels)
-  np.testing.assert_allclose(float(v_shard), float(v_glob), rtol=1e-6, atol=1e-6)
-  np.testing.assert_allclose(np.asarray(g_shard), np.asarray(g_glob), rtol=1e-5, atol=1e-6)
-
-
-def test_pmap_equals_global_batch():
-  x, labels = _global_batch()
-  expected = float(snnl(x, labels))
-  per_device = jax.pmap(functools.partial(snnl, axis_name="data"), axis_name="data")(
-      x.reshape(8, 2, 3), labels.reshape(8, 2))
-  np.testing.assert_allclose(np.asarray(per_device), expected, rtol=1e-6, atol=1e-6)
 
 
 # ---------------------------------------------------------------- bad input
