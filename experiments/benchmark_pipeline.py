@@ -3,8 +3,8 @@ r"""Does the host input pipeline keep up with training? Pipeline batches/s vs. t
 Fashion-MNIST (prepared offline from the original files, read back through TFDS), batch
 256, with augmentation off and on, against the train steps/s of LeNet-5 + Adam
 (``disc_jax.models.get_model('lenet5')`` + optax, one jitted step). A ratio > 1 means
-training is not input-bound. Also measures the two together (pipeline feeding the step
-through :func:`disc_jax.data.prefetch`).
+training is not input-bound. Also measures the two together (the pipeline's grain
+iterator, which computes batches ahead, feeding the step).
 
   python -m experiments.benchmark_pipeline --manual_dir ../shared/data/fashion_mnist \
       --data_dir /tmp/disc_jax_tfds
@@ -115,7 +115,7 @@ def run_benchmark(manual_dir: str | None, data_dir: str | None, *, batch_size: i
       pipe = data_lib.Pipeline(source, batch_size=batch_size, seed=0, augment=augment, sampler=sampler,
                                min_per_class=25 if sampler == "balanced" else 0)
       rate = pipeline_rate(pipe, pipeline_batches, repeats)
-      both = end_to_end_rate(step, params, opt_state, data_lib.prefetch(pipe.batches()), train_steps, repeats)
+      both = end_to_end_rate(step, params, opt_state, pipe.batches(), train_steps, repeats)
       out["pipeline"][f"{name}/{sampler}"] = {
           "batches_per_s": round(rate, 1), "ratio_to_train": round(rate / train, 2),
           "end_to_end_steps_per_s": round(both, 2)}
