@@ -4,9 +4,10 @@
 (see :mod:`disc_jax.data.source`):
 
 * 'fuzzy_rgb', 'synthetic': generated in memory (no files, no TFDS);
-* 'mnist', 'fashion_mnist', 'kmnist': the offline TFDS copy ``disc_jax_<name>`` when it is
-  in ``data_dir`` or ``manual_dir`` (a folder of original files) is given -- it is then
-  prepared first (:mod:`disc_jax.data.offline`); otherwise the stock TFDS dataset;
+* 'mnist', 'fashion_mnist', 'kmnist', 'cifar10', 'cifar100': the offline TFDS copy
+  ``disc_jax_<name>`` when it is in ``data_dir`` or ``manual_dir`` (a folder of original
+  files) is given -- it is then prepared first (:mod:`disc_jax.data.offline`); otherwise
+  the stock TFDS dataset;
 * the other TFDS datasets through :class:`disc_jax.data.tfds.TfdsSource`;
 * 'caltech101_cifar100': the Gini paper's cross-domain split (:mod:`.cross_domain`).
 
@@ -72,7 +73,7 @@ DATASETS: dict[str, DatasetInfo] = {
     "caltech101_cifar100": DatasetInfo(100, (32, 32, 3), CIFAR100_MEAN, CIFAR100_STD, "caltech101", True),
 }
 
-OFFLINE = ("mnist", "fashion_mnist", "kmnist")
+OFFLINE = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100")
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -90,7 +91,7 @@ def load_source(name: str, split: str, *, data_dir: str | pathlib.Path | None = 
     name: a key of :data:`DATASETS`.
     split: 'train' or 'test' (TFDS datasets accept any TFDS split string).
     data_dir: TFDS data_dir (None: TFDS's default).
-    manual_dir: for mnist/fashion_mnist/kmnist, a folder with the original files; they
+    manual_dir: for the OFFLINE datasets, a folder with the original files; they
       are verified and prepared into ``data_dir`` once, then read through TFDS.
     **kw: passed on: ``seed`` (fuzzy_rgb, synthetic), ``num_examples``, ``image_shape``,
       ``num_classes`` (synthetic), ``download``, ``image_size``, ``in_memory`` (TFDS),
