@@ -20,4 +20,4 @@ def test_jpegs_crops_and_rate(tmp_path):
     assert 0 <= x0 < x1 <= 500 and 0 <= y0 < y1 <= 375
   batches = list(bp.jpeg_dataset(paths, batch_size=2, workers=0, epochs=2))
   assert [x.shape for x in batches] == [(2, 224, 224, 3)] * 3
-  assert bp.jpeg_rate(paths, workers=0, batch_size=2, batches=2) > 0
+  assert min(bp.jpeg_rate(paths, workers=0, batch_size=2, batches=2)) > 0
