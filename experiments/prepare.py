@@ -4,7 +4,7 @@ r"""Prepares datasets into a TFDS data_dir in one command, with or without netwo
 
 Per dataset, in this order:
 
-1. MNIST, Fashion-MNIST, KMNIST, CIFAR-10, CIFAR-100: when the original files are in
+1. MNIST, Fashion-MNIST, KMNIST, CIFAR-10, CIFAR-100, Caltech-256: when the original files are in
    ``M/<name>/`` or ``M/``, they are verified against their published checksums and built
    offline (:mod:`disc_jax.data.offline`; no TensorFlow, no network) as
    ``disc_jax_<name>``, which ``load_source(name, ..., data_dir=D)`` reads.
@@ -17,7 +17,7 @@ Per dataset, in this order:
 3. When that fails (no network, no TensorFlow, an archive missing), the message names the
    archives to put where and the URLs to get them from.
 
-Caltech-256 has no TFDS builder (see configs/group_softmax/_table4.py). 'fuzzy_rgb' and
+Caltech-256 has no TFDS builder, so only step 1 applies to it. 'fuzzy_rgb' and
 'synthetic' are generated in memory and need nothing. 'caltech101_cifar100' is
 prepared as 'caltech101'.
 
@@ -53,9 +53,7 @@ ARCHIVES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 GENERATED = ("fuzzy_rgb", "synthetic")
-NO_BUILDER = {"caltech256": "Caltech-256 is not in TFDS's catalogue: register a TFDS builder named 'caltech256' "
-                            "(image, label with 257 classes) and prepare it into data_dir (see "
-                            "configs/group_softmax/_table4.py)."}
+OFFLINE_ONLY = ("caltech256",)   # no TFDS builder
 ALIASES = {"caltech101_cifar100": "caltech101"}
 
 
@@ -102,8 +100,6 @@ def prepare_one(name: str, data_dir: pathlib.Path | None, manual_dir: pathlib.Pa
   """Prepares dataset ``name``; returns a one-line report. Raises RuntimeError saying what to do."""
   if name in GENERATED:
     return f"{name}: generated in memory, nothing to prepare"
-  if name in NO_BUILDER:
-    raise RuntimeError(f"{name}: {NO_BUILDER[name]}")
   if name not in DATASETS:
     raise RuntimeError(f"{name}: unknown dataset; known: {', '.join(sorted(DATASETS))}")
   tfds_name = ALIASES.get(name, DATASETS[name].tfds_name)
@@ -115,6 +111,9 @@ def prepare_one(name: str, data_dir: pathlib.Path | None, manual_dir: pathlib.Pa
     if _has_offline_files(folder, name):
       builder = offline.prepare_offline(name, folder, data_dir, checksums=checksums)
       return f"{name}: prepared offline from {folder} into {builder.data_dir}"
+    if name in OFFLINE_ONLY:
+      raise RuntimeError(f"{name}: not in TFDS's catalogue, so only offline preparation exists. "
+                         f"{_where(name, manual_dir)}")
   builder = tfds.builder(tfds_name, data_dir=None if data_dir is None else str(data_dir))
   if builder.is_prepared():
     return f"{name}: already prepared ({tfds_name}) in {builder.data_dir}"

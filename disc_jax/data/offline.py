@@ -1,9 +1,9 @@
-"""Offline TFDS preparation of MNIST, Fashion-MNIST, KMNIST, CIFAR-10 and CIFAR-100.
+"""Offline TFDS preparation of MNIST, Fashion-MNIST, KMNIST, CIFAR-10/100 and Caltech-256.
 
 For a machine with no internet (CI, a cluster node behind a firewall): put the files as
 published (the idx ``.gz`` files of MNIST/Fashion-MNIST, the ``.npz`` files of KMNIST,
-the python tarballs ``cifar-10-python.tar.gz`` / ``cifar-100-python.tar.gz`` of CIFAR) in
-a folder, and :func:`prepare_offline` verifies them against the published checksums and
+the python tarballs ``cifar-10-python.tar.gz`` / ``cifar-100-python.tar.gz`` of CIFAR,
+``256_ObjectCategories.tar`` of Caltech-256) in a folder, and :func:`prepare_offline` verifies them against the published checksums and
 writes a normal TFDS dataset (``array_record`` shards + ``dataset_info.json``) into the
 TFDS ``data_dir``. From then on the ordinary TFDS path reads it, e.g.
 ``tfds.data_source('disc_jax_fashion_mnist', split='train', data_dir=...)``, in any
@@ -19,7 +19,7 @@ Route chosen, and why (TFDS 4.9.10, measured in /work/shared/TOOLCHAIN.md):
   entirely (no ``dataset_info``, no shared ``data_dir`` layout).
 * So: one small ``GeneratorBasedBuilder`` per dataset (:class:`DiscJaxMnist`,
   :class:`DiscJaxFashionMnist`, :class:`DiscJaxKmnist`, :class:`DiscJaxCifar10`,
-  :class:`DiscJaxCifar100`) that parses the files with
+  :class:`DiscJaxCifar100`, :class:`DiscJaxCaltech256`) that parses the files with
   numpy and stores raw ``uint8`` tensors (``tfds.features.Tensor``, no PNG codec) in
   ``array_record`` with ``disable_shuffling=True`` (record i is image i of the original
   file, so the first label/image can be checked against the source). It needs only
@@ -37,6 +37,12 @@ TFDS's ``cifar10``/``cifar100`` names (``image``, ``label``, CIFAR-100's ``coars
 ``id``), so :class:`disc_jax.data.tfds.TfdsSource` reads them like the stock datasets.
 The stock TFDS builders read the *binary* tarballs and need TensorFlow; the python
 tarballs are the ones torchvision and most mirrors serve.
+
+Caltech-256 has no TFDS builder at all. :class:`DiscJaxCaltech256` stores the JPEGs
+as they are (``tfds.features.Image``, decoded with pillow when read) with labels 0-256
+(the folder numbers minus one; 256 is the clutter class), split as the group softmax
+paper's protocol: 60 random training images per category (one partition, seed
+:data:`CALTECH256_SPLIT_SEED`), the rest test.
 
 Checksums are data (:data:`CHECKSUMS`): size, md5 and sha256 as published (KMNIST's
 training images only have a published md5 and size, CIFAR's tarballs an md5). Every
@@ -59,6 +65,7 @@ import hashlib
 import io
 import pathlib
 import pickle
+import re
 import shutil
 import tarfile
 import types
@@ -66,12 +73,13 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import tensorflow_datasets as tfds
+from PIL import Image
 
 from disc_jax.data.cross_domain import CIFAR100_CLASSES
 
 IMAGE_SHAPE = (28, 28, 1)
 IMAGE_SHAPES = {"mnist": IMAGE_SHAPE, "fashion_mnist": IMAGE_SHAPE, "kmnist": IMAGE_SHAPE,
-                "cifar10": (32, 32, 3), "cifar100": (32, 32, 3)}
+                "cifar10": (32, 32, 3), "cifar100": (32, 32, 3), "caltech256": (None, None, 3)}
 
 # dataset -> split -> (images file, labels file), as published.
 FILES = {
@@ -84,6 +92,7 @@ FILES = {
     # One tarball holds both splits.
     "cifar10": {"train": ("cifar-10-python.tar.gz",), "test": ("cifar-10-python.tar.gz",)},
     "cifar100": {"train": ("cifar-100-python.tar.gz",), "test": ("cifar-100-python.tar.gz",)},
+    "caltech256": {"train": ("256_ObjectCategories.tar",), "test": ("256_ObjectCategories.tar",)},
 }
 
 # Where to get the files (shown in every missing/corrupt-file error).
@@ -94,6 +103,7 @@ URLS = {
     "kmnist": "http://codh.rois.ac.jp/kmnist/dataset/kmnist/ (see https://github.com/rois-codh/kmnist)",
     "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (see https://www.cs.toronto.edu/~kriz/cifar.html)",
     "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (see https://www.cs.toronto.edu/~kriz/cifar.html)",
+    "caltech256": "https://data.caltech.edu/records/nyy15-4j048 (file 256_ObjectCategories.tar)",
 }
 
 # Published checksums: dataset -> file name -> {size, md5, sha256}.
@@ -129,6 +139,8 @@ CHECKSUMS: dict[str, dict[str, dict[str, object]]] = {
     },
     "cifar10": {"cifar-10-python.tar.gz": {"md5": "c58f30108f718f92721af3b95e74349a"}},
     "cifar100": {"cifar-100-python.tar.gz": {"md5": "eb9058c3a382ffc7106e4002c42a8d85"}},
+    # The md5 torchvision checks for this file.
+    "caltech256": {"256_ObjectCategories.tar": {"md5": "67b4f42ca05d46448c6bb8ecd2220f6d"}},
 }
 
 LABEL_NAMES = {
@@ -296,6 +308,63 @@ def read_cifar(dataset: str, folder: pathlib.Path, split: str) -> tuple[np.ndarr
   return np.ascontiguousarray(np.concatenate(images)), labels_out
 
 
+# Caltech-256 (group_softmax_loss.txt Sec. 4.3): "60 random training images per category,
+# the rest for test". One partition, drawn with this seed, is stored as 'train'/'test'.
+CALTECH256_TRAIN_PER_CLASS = 60
+CALTECH256_SPLIT_SEED = 0
+CALTECH256_CLASSES = 257                      # 256 categories + 257.clutter
+_CALTECH256_FILE = re.compile(r"^(?:\./)?256_ObjectCategories/(\d{3})\.[^/]+/\d{3}_\d{4}\.jpg$")
+
+
+def caltech256_split(names: list[str], split: str) -> list[tuple[str, int]]:
+  """(member name, label) of one split: per class, sorted names, the first 60 of a seeded permutation train.
+
+  Labels are the folder numbers minus one (001.ak47 -> 0, ..., 257.clutter -> 256).
+  """
+  by_class: dict[int, list[str]] = {}
+  for name in names:
+    match = _CALTECH256_FILE.match(name)
+    if match:
+      by_class.setdefault(int(match.group(1)) - 1, []).append(name)
+  rng = np.random.default_rng(CALTECH256_SPLIT_SEED)
+  out = []
+  for label in sorted(by_class):
+    files = sorted(by_class[label])
+    order = rng.permutation(len(files))
+    keep = order[:CALTECH256_TRAIN_PER_CLASS] if split == "train" else order[CALTECH256_TRAIN_PER_CLASS:]
+    out.extend((files[i], label) for i in sorted(keep))
+  return out
+
+
+def read_caltech256(folder: pathlib.Path, split: str):
+  """Yields (index, {'image': JPEG bytes, 'label', 'id'}) of one Caltech-256 split, in name order.
+
+  JPEGs are stored as they are (decoded at read time); the few that are not RGB or
+  grayscale (CMYK) are converted to RGB and re-encoded (quality 95, no chroma
+  subsampling), since a reader
+  would otherwise take CMYK channels for RGB.
+  """
+  name = FILES["caltech256"][split][0]
+  try:
+    tar = tarfile.open(folder / name, "r:")
+  except (tarfile.TarError, OSError) as e:
+    raise CorruptFileError(f"caltech256: {name!r} in {folder} is not a tar file ({e}). {_hint('caltech256')}") from e
+  with tar:
+    members = {m.name: m for m in tar.getmembers() if m.isfile()}
+    chosen = caltech256_split(list(members), split)
+    if not chosen:
+      raise CorruptFileError(f"caltech256: {name!r} has no 256_ObjectCategories/NNN.name/NNN_NNNN.jpg files. "
+                             f"{_hint('caltech256')}")
+    for i, (member, label) in enumerate(chosen):
+      data = tar.extractfile(members[member]).read()
+      with Image.open(io.BytesIO(data)) as img:
+        if img.mode not in ("RGB", "L"):
+          buf = io.BytesIO()
+          img.convert("RGB").save(buf, format="JPEG", quality=95, subsampling=0)
+          data = buf.getvalue()
+      yield i, {"image": data, "label": label, "id": member.split("/", 1)[-1]}
+
+
 def read_original(dataset: str, folder: pathlib.Path, split: str) -> tuple[np.ndarray, np.ndarray]:
   """uint8 images [N, 28, 28, 1] and labels [N] of one MNIST-like split, parsed from the original files."""
   image_file, label_file = FILES[dataset][split]
@@ -323,11 +392,15 @@ class _OfflineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     super().__init__(**kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
-    features = {"image": tfds.features.Tensor(shape=IMAGE_SHAPES[self.DATASET], dtype=np.uint8),
-                "label": tfds.features.ClassLabel(names=LABEL_NAMES[self.DATASET])}
+    if self.DATASET == "caltech256":
+      features = {"image": tfds.features.Image(shape=IMAGE_SHAPES[self.DATASET], encoding_format="jpeg"),
+                  "label": tfds.features.ClassLabel(num_classes=CALTECH256_CLASSES)}
+    else:
+      features = {"image": tfds.features.Tensor(shape=IMAGE_SHAPES[self.DATASET], dtype=np.uint8),
+                  "label": tfds.features.ClassLabel(names=LABEL_NAMES[self.DATASET])}
     if self.DATASET == "cifar100":
       features["coarse_label"] = tfds.features.ClassLabel(names=CIFAR100_COARSE)
-    if self.DATASET in CIFAR_MEMBERS:
+    if self.DATASET in CIFAR_MEMBERS or self.DATASET == "caltech256":
       features["id"] = tfds.features.Text()
     return tfds.core.DatasetInfo(
         builder=self,
@@ -352,6 +425,9 @@ class _OfflineBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return {split: self._generate_examples(folder, split) for split in FILES[self.DATASET]}
 
   def _generate_examples(self, folder: pathlib.Path, split: str):
+    if self.DATASET == "caltech256":
+      yield from read_caltech256(folder, split)
+      return
     if self.DATASET in CIFAR_MEMBERS:
       images, labels = read_cifar(self.DATASET, folder, split)
       for i in range(images.shape[0]):
@@ -387,8 +463,15 @@ class DiscJaxCifar100(_OfflineBuilder):
   DATASET = "cifar100"
 
 
+class DiscJaxCaltech256(_OfflineBuilder):
+  name = "disc_jax_caltech256"
+  DATASET = "caltech256"
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "JPEGs of 256_ObjectCategories.tar; 60 per class train (seed 0), the rest test."}
+
+
 BUILDERS = {"mnist": DiscJaxMnist, "fashion_mnist": DiscJaxFashionMnist, "kmnist": DiscJaxKmnist,
-            "cifar10": DiscJaxCifar10, "cifar100": DiscJaxCifar100}
+            "cifar10": DiscJaxCifar10, "cifar100": DiscJaxCifar100, "caltech256": DiscJaxCaltech256}
 
 
 def offline_name(dataset: str) -> str:

@@ -4,7 +4,7 @@
 (see :mod:`disc_jax.data.source`):
 
 * 'fuzzy_rgb', 'synthetic': generated in memory (no files, no TFDS);
-* 'mnist', 'fashion_mnist', 'kmnist', 'cifar10', 'cifar100': the offline TFDS copy
+* 'mnist', 'fashion_mnist', 'kmnist', 'cifar10', 'cifar100', 'caltech256': the offline TFDS copy
   ``disc_jax_<name>`` when it is in ``data_dir`` or ``manual_dir`` (a folder of original
   files) is given -- it is then prepared first (:mod:`disc_jax.data.offline`); otherwise
   the stock TFDS dataset;
@@ -66,14 +66,14 @@ DATASETS: dict[str, DatasetInfo] = {
     "caltech101": DatasetInfo(102, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "caltech101", True),
     "food101": DatasetInfo(101, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "food101", True),
     "imagenet2012": DatasetInfo(1000, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "imagenet2012", True),
-    # Not in TFDS 4.9.10's catalogue: usable once a builder of that name is prepared in data_dir.
+    # Not in TFDS 4.9.10's catalogue: prepared offline (disc_jax.data.offline), or any builder of that name.
     "caltech256": DatasetInfo(257, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "caltech256", True),
     "sun397": DatasetInfo(397, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "sun397", True),
     # Evaluated by CIFAR-100 models: CIFAR-100's label space and normalisation.
     "caltech101_cifar100": DatasetInfo(100, (32, 32, 3), CIFAR100_MEAN, CIFAR100_STD, "caltech101", True),
 }
 
-OFFLINE = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100")
+OFFLINE = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "caltech256")
 
 
 def dataset_info(name: str) -> DatasetInfo:

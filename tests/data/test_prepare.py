@@ -7,7 +7,7 @@ import numpy as np
 
 from disc_jax.data import load_source, offline
 from experiments import prepare as prepare_lib
-from tests.data.test_offline_cifar import _write_cifar
+from tests.data.test_offline_archives import _write_cifar
 
 
 def test_prepares_offline_from_per_dataset_folders_and_is_idempotent(tmp_path):
@@ -36,5 +36,5 @@ def test_without_files_or_downloads_says_what_to_put_where(tmp_path):
   assert f"stl10_binary.tar.gz from http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz in {tmp_path}" \
          "/manual/stl10/" in text
   assert "ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar" in text
-  assert "not in TFDS's catalogue" in text and "unknown dataset" in text
+  assert "not in TFDS's catalogue" in text and "256_ObjectCategories.tar" in text and "unknown dataset" in text
   assert not (tmp_path / "tfds").exists() or not list((tmp_path / "tfds").rglob("incomplete.*"))

@@ -1,4 +1,4 @@
-"""Offline CIFAR-10/100 from the python tarballs (synthetic archives of the published layout); dead builds."""
+"""Offline CIFAR-10/100 and Caltech-256 from their archives (synthetic archives of the published layout); dead builds."""
 from __future__ import annotations
 
 import io
@@ -152,3 +152,63 @@ def test_a_killed_build_does_not_block_or_linger(tmp_path):
   prepare_offline("cifar10", tmp_path / "orig", tmp_path / "tfds", checksums=offline.SKIP_CHECKSUMS)
   assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["1.0.0"]
   assert len(load_source("cifar10", "test", data_dir=tmp_path / "tfds")) == 10
+
+
+def _jpeg(rng, mode="RGB", size=(9, 7)):
+  from PIL import Image
+  buf = io.BytesIO()
+  pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+  if mode == "CMYK":                 # smooth, so re-encoding it loses little
+    pixels = np.broadcast_to(np.linspace(40, 200, size[0], dtype=np.uint8)[None, :, None], pixels.shape)
+  img = Image.fromarray(np.ascontiguousarray(pixels)).convert(mode)
+  img.save(buf, format="JPEG", quality=95)
+  return buf.getvalue()
+
+
+def _write_caltech256(folder, per_class=(5, 4, 6)):
+  """256_ObjectCategories.tar with classes 001, 002, 257 (+ a stray file); returns {member: bytes}."""
+  rng = np.random.default_rng(0)
+  folder.mkdir(parents=True, exist_ok=True)
+  files = {}
+  for (num, cls), n in zip(((1, "ak47"), (2, "american-flag"), (257, "clutter")), per_class):
+    for i in range(1, n + 1):
+      mode = "L" if (num, i) == (2, 1) else "CMYK" if (num, i) == (2, 2) else "RGB"
+      files[f"256_ObjectCategories/{num:03d}.{cls}/{num:03d}_{i:04d}.jpg"] = _jpeg(rng, mode)
+  files["256_ObjectCategories/198.spider/RENAME2"] = b"not an image"
+  with tarfile.open(folder / "256_ObjectCategories.tar", "w") as tar:
+    for name, data in files.items():
+      info = tarfile.TarInfo(name)
+      info.size = len(data)
+      tar.addfile(info, io.BytesIO(data))
+  return files
+
+
+def test_caltech256_from_the_tar(tmp_path, monkeypatch):
+  from PIL import Image
+  monkeypatch.setattr(offline, "CALTECH256_TRAIN_PER_CLASS", 2)
+  files = _write_caltech256(tmp_path / "orig")
+  prepare_offline("caltech256", tmp_path / "orig", tmp_path / "tfds", checksums=offline.SKIP_CHECKSUMS)
+  seen = {}
+  for split, n in (("train", 6), ("test", 15 - 6)):
+    ds = tfds.data_source(offline_name("caltech256"), split=split, data_dir=str(tmp_path / "tfds"), download=False)
+    records = ds.__getitems__(list(range(len(ds))))
+    assert len(records) == n
+    for r in records:
+      rid = r["id"].decode() if isinstance(r["id"], bytes) else r["id"]
+      seen[rid] = (split, int(r["label"]), r["image"])
+  assert len(seen) == 15                                  # a partition of the 15 JPEGs; RENAME2 skipped
+  assert sorted({lab for _, lab, _ in seen.values()}) == [0, 1, 256]
+  for rid, (split, label, image) in seen.items():
+    with Image.open(io.BytesIO(files["256_ObjectCategories/" + rid])) as img:
+      want = np.asarray(img.convert("RGB") if img.mode == "CMYK" else img)
+    if want.ndim == 2:                                    # grayscale: TFDS repeats it to the feature's 3 channels
+      want = np.repeat(want[..., None], 3, axis=-1)
+    if rid.endswith("002_0002.jpg"):                      # CMYK re-encoded as RGB JPEG: close, not equal
+      assert image.shape == want.shape and np.abs(image.astype(int) - want).mean() < 8
+    else:                                                 # stored bytes as they are: same decode
+      np.testing.assert_array_equal(image, want)
+  train_per_class = np.bincount([lab for s, lab, _ in seen.values() if s == "train"], minlength=257)
+  assert train_per_class[[0, 1, 256]].tolist() == [2, 2, 2]
+  src = load_source("caltech256", "test", data_dir=tmp_path / "tfds", image_size=16)
+  b = src.get_batch(np.arange(len(src)))
+  assert b["image"].shape == (9, 16, 16, 3) and src.num_classes == 257
