@@ -230,3 +230,27 @@ def test_fashion_mnist_batches_unchanged(tmp_path, shared_data_dir):
   assert [_digest(p.batch(s)) for s in (0, 235)] == RECORDED["fm/random"]
   p = Pipeline(test, batch_size=384, train=False, num_shards=8)
   assert [_digest(p.batch(s)) for s in (0, p.steps_per_epoch - 1)] == RECORDED["fm/eval"]
+
+
+def test_sources_pickle_and_tfds_source_feeds_workers(tmp_path):
+  import cloudpickle
+
+  from disc_jax.data import ClassSubsetSource, TfdsSource, offline, prepare_offline
+  from tests.data.test_offline import _checksums, _tiny
+
+  _tiny("mnist", tmp_path / "orig", n_train=40, n_test=3)
+  prepare_offline("mnist", tmp_path / "orig", tmp_path / "tfds", checksums=_checksums(tmp_path / "orig"))
+  lazy = TfdsSource(offline.offline_name("mnist"), "train", data_dir=tmp_path / "tfds", in_memory=False, name="mnist")
+  sources = [FuzzyRGB("test"), SyntheticSource("train", num_examples=40), lazy,
+             ClassSubsetSource(SyntheticSource("train", num_examples=40), [1, 3, 4])]
+  idx = np.array([5, 0, 2])
+  for src in sources:
+    copy = cloudpickle.loads(cloudpickle.dumps(src))
+    _equal(copy.get_batch(idx), src.get_batch(idx))
+  kw = dict(batch_size=8, seed=1, augment=("crop:2", "rotate:10"), num_shards=2, process_index=1, process_count=2)
+  expected = [Pipeline(lazy, **kw).batch(s) for s in range(2, 8)]
+  it = Pipeline(lazy, **kw, num_workers=2).batches(start_step=2)
+  got = [next(it) for _ in range(6)]
+  it.close()
+  for a, b in zip(got, expected):
+    _equal(a, b)
