@@ -102,8 +102,9 @@ def prepare_one(name: str, data_dir: pathlib.Path | None, manual_dir: pathlib.Pa
     return f"{name}: generated in memory, nothing to prepare"
   if name not in DATASETS:
     raise RuntimeError(f"{name}: unknown dataset; known: {', '.join(sorted(DATASETS))}")
-  tfds_name = ALIASES.get(name, DATASETS[name].tfds_name)
-  folder = _folder(manual_dir, tfds_name)
+  tfds_name = ALIASES.get(name, DATASETS[name].tfds_name)    # may name a config: 'sun397/standard-part1-120k'
+  base = tfds_name.split("/")[0]
+  folder = _folder(manual_dir, base)
   if name in OFFLINE:
     builder = offline.offline_builder(name, data_dir, checksums=checksums)
     if builder.is_prepared():
@@ -117,18 +118,18 @@ def prepare_one(name: str, data_dir: pathlib.Path | None, manual_dir: pathlib.Pa
   builder = tfds.builder(tfds_name, data_dir=None if data_dir is None else str(data_dir))
   if builder.is_prepared():
     return f"{name}: already prepared ({tfds_name}) in {builder.data_dir}"
-  have_archives = (folder is not None and tfds_name in ARCHIVES
-                   and all((folder / f).is_file() for f in ARCHIVES[tfds_name][0]))
+  have_archives = (folder is not None and base in ARCHIVES
+                   and all((folder / f).is_file() for f in ARCHIVES[base][0]))
   if not have_archives:
-    if tfds_name == "imagenet2012":
+    if base == "imagenet2012":
       raise RuntimeError(f"{name}: TFDS prepares ImageNet only from manually downloaded archives. "
-                         f"{_where(tfds_name, manual_dir)}")
+                         f"{_where(base, manual_dir)}")
     if not download:
-      raise RuntimeError(f"{name}: not prepared and downloads are off. {_where(tfds_name, manual_dir)}")
-    url = ARCHIVES[tfds_name][1] if tfds_name in ARCHIVES else offline.URLS[tfds_name]
+      raise RuntimeError(f"{name}: not prepared and downloads are off. {_where(base, manual_dir)}")
+    url = ARCHIVES[base][1] if base in ARCHIVES else offline.URLS[base]
     if not _reachable(url):
       raise RuntimeError(f"{name}: cannot reach {url.split()[0]} to download (no network?). "
-                         f"{_where(tfds_name, manual_dir)}")
+                         f"{_where(base, manual_dir)}")
   config = tfds.download.DownloadConfig(manual_dir=None if folder is None else str(folder))
   try:
     builder = offline.prepare_locked(
@@ -136,7 +137,7 @@ def prepare_one(name: str, data_dir: pathlib.Path | None, manual_dir: pathlib.Pa
         lambda b: b.download_and_prepare(file_format="array_record", download_config=config))
   except Exception as e:  # pylint: disable=broad-except
     raise RuntimeError(f"{name}: TFDS could not prepare {tfds_name!r} ({type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else ''}). {_where(tfds_name, manual_dir)}") from e
+                       f"{str(e).splitlines()[0] if str(e) else ''}). {_where(base, manual_dir)}") from e
   return f"{name}: prepared by TFDS ({tfds_name}) in {builder.data_dir}"
 
 

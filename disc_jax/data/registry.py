@@ -68,7 +68,9 @@ DATASETS: dict[str, DatasetInfo] = {
     "imagenet2012": DatasetInfo(1000, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "imagenet2012", True),
     # Not in TFDS 4.9.10's catalogue: prepared offline (disc_jax.data.offline), or any builder of that name.
     "caltech256": DatasetInfo(257, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "caltech256", True),
-    "sun397": DatasetInfo(397, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "sun397", True),
+    # TFDS's first standard partition (50 train / 50 test images per class), the group softmax
+    # paper's protocol (Sec. 4.3), not TFDS's default 70/10/20 random 'tfds' config.
+    "sun397": DatasetInfo(397, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "sun397/standard-part1-120k", True),
     # Evaluated by CIFAR-100 models: CIFAR-100's label space and normalisation.
     "caltech101_cifar100": DatasetInfo(100, (32, 32, 3), CIFAR100_MEAN, CIFAR100_STD, "caltech101", True),
 }

@@ -28,10 +28,12 @@ def test_prepares_offline_from_per_dataset_folders_and_is_idempotent(tmp_path):
 
 def test_without_files_or_downloads_says_what_to_put_where(tmp_path):
   out = io.StringIO()
-  ok = prepare_lib.prepare(["cifar10", "stl10", "imagenet2012", "caltech256", "nonsense"], tmp_path / "tfds",
-                           tmp_path / "manual", download=False, out=out)
+  ok = prepare_lib.prepare(["cifar10", "stl10", "imagenet2012", "caltech256", "sun397", "nonsense"],
+                           tmp_path / "tfds", tmp_path / "manual", download=False, out=out)
   text = out.getvalue()
-  assert not ok and text.count("FAILED") == 5
+  assert not ok and text.count("FAILED") == 6
+  assert f"SUN397.tar.gz, Partitions.zip from https://vision.princeton.edu/projects/2010/SUN/ in {tmp_path}" \
+         "/manual/sun397/" in text
   assert "cifar-10-python.tar.gz" in text and "cifar-10-binary.tar.gz" in text
   assert f"stl10_binary.tar.gz from http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz in {tmp_path}" \
          "/manual/stl10/" in text
