@@ -8,6 +8,9 @@ Three references for "unchanged":
   structure (gather the whole global batch, augment it with whole-batch calls
   ``f(images, rng)``, normalise, pad eval batches after normalising);
 * concatenating the P per-process batches (P = 1, 2, 4) must give the global batch.
+
+The recorded digests hold for this machine's numpy; 'rotate' uses float32 cos/sin, whose
+last bit may differ on a CPU with other SIMD kernels, where only ``RECORDED`` would fail.
 """
 from __future__ import annotations
 
