@@ -6,8 +6,9 @@ set), :class:`SyntheticSource`, :class:`TfdsSource` (TFDS array_record, no Tenso
 :func:`prepare_offline` (MNIST/Fashion-MNIST/KMNIST from the original files into TFDS),
 :class:`CrossDomainSource` (Caltech-101 -> CIFAR-100 labels), :class:`ClassSubsetSource`
 (C classes of a dataset relabelled 0..C-1, :func:`choose_classes`).
-Batches: :class:`Pipeline` (normalise, augment, shuffle per epoch, resume, eval padding),
-samplers :class:`RandomSampler` / :class:`BalancedSampler`, :func:`prefetch`.
+Batches: :class:`Pipeline` (normalise, augment, shuffle per epoch, resume, eval padding,
+per-process rows, grain workers and prefetch), samplers :class:`RandomSampler` /
+:class:`BalancedSampler`.
 """
 
 from disc_jax.data.augment import parse_augment
@@ -21,7 +22,6 @@ from disc_jax.data.offline import MissingFileError
 from disc_jax.data.offline import offline_name
 from disc_jax.data.offline import prepare_offline
 from disc_jax.data.pipeline import Pipeline
-from disc_jax.data.prefetch import prefetch
 from disc_jax.data.registry import DATASETS
 from disc_jax.data.registry import DatasetInfo
 from disc_jax.data.registry import dataset_info

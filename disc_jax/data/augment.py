@@ -11,8 +11,15 @@ and vertical/horizontal flipping"; the CIFAR recipe of ITRA/Gini: pad-and-crop +
 
 No per-image Python loop: crops are one gather of strided windows, flips a masked copy,
 rotation and resizing a 4-neighbour bilinear gather over chunks of the batch (no scipy).
-All randomness comes from the ``np.random.Generator`` passed in, so a batch's
-augmentation is a pure function of that generator's seed.
+
+Each augmentation is split into ``draw(rng, n)`` -- its random parameters for a batch of
+n rows (one array per parameter, leading axis n), drawn from the ``np.random.Generator``
+passed in -- and ``apply(images, params)``, which is deterministic and works row by row.
+So a process that holds only some rows of a global batch draws the (cheap) parameters
+of the whole batch from the batch's generator, in the same order and sizes as a single
+process would, and applies the slice of its own rows: every row gets bitwise the
+pixels it would get in a whole-batch call (:func:`draw_all`, :func:`apply_all`). Calling
+an augmentation as ``f(images, rng)`` draws for all rows and applies them.
 
 >>> rng = np.random.default_rng(0)
 >>> x = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1)
@@ -22,42 +29,121 @@ augmentation is a pure function of that generator's seed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
-Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+class Augmentation(Protocol):
+  """A batch augmentation: random parameters per row, then a deterministic per-row transform."""
+
+  def draw(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    ...
+
+  def apply(self, images: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+    ...
+
+  def __call__(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    ...
+
+
+def _rows(params: dict[str, np.ndarray], rows: slice | np.ndarray | None) -> dict[str, np.ndarray]:
+  return params if rows is None else {k: v[rows] for k, v in params.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomCrop:
+  """Zero-pads ``padding`` pixels per side and crops a random H x W window per image."""
+
+  padding: int = 4
+
+  def draw(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    if self.padding <= 0:
+      return {}
+    oy = rng.integers(0, 2 * self.padding + 1, size=n)
+    ox = rng.integers(0, 2 * self.padding + 1, size=n)
+    return {"oy": oy, "ox": ox}
+
+  def apply(self, images: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+    if self.padding <= 0:
+      return images
+    b, h, w, _ = images.shape
+    p = self.padding
+    padded = np.pad(images, ((0, 0), (p, p), (p, p), (0, 0)))
+    # windows[b, y, x] is the [C, H, W] crop at offset (y, x): one gather picks all crops.
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(1, 2))
+    return np.ascontiguousarray(np.moveaxis(windows[np.arange(b), params["oy"], params["ox"]], 1, -1))
+
+  def __call__(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return self.apply(images, self.draw(rng, images.shape[0]))
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomFlip:
+  """Mirrors each image along ``axis`` (2: left-right, 1: top-bottom) with probability ``p``."""
+
+  p: float = 0.5
+  axis: int = 2
+
+  def draw(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    return {"flip": rng.random(n) < self.p}
+
+  def apply(self, images: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+    mask = params["flip"]
+    out = images.copy()
+    out[mask] = np.flip(images[mask], axis=self.axis)
+    return out
+
+  def __call__(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return self.apply(images, self.draw(rng, images.shape[0]))
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomRotation:
+  """Rotates each image by an angle ~ U[-degrees, degrees] about its centre (bilinear, zero fill).
+
+  ``draw`` also computes each angle's cosine and sine, so that ``apply`` on any subset of
+  the rows reads exactly the values a whole-batch call would.
+  """
+
+  degrees: float = 15.0
+
+  def draw(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    if self.degrees <= 0:
+      return {}
+    theta = np.deg2rad(rng.uniform(-self.degrees, self.degrees, size=n)).reshape(n, 1, 1).astype(np.float32)
+    return {"cos": np.cos(theta), "sin": np.sin(theta)}
+
+  def apply(self, images: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+    if self.degrees <= 0:
+      return images
+    _, h, w, _ = images.shape
+    cos, sin = params["cos"], params["sin"]
+    cy, cx = np.float32((h - 1) / 2.0), np.float32((w - 1) / 2.0)
+    i = np.arange(h, dtype=np.float32).reshape(1, h, 1) - cy
+    j = np.arange(w, dtype=np.float32).reshape(1, 1, w) - cx
+    return warp(images, (h, w), lambda r: (cy + cos[r] * i + sin[r] * j, cx - sin[r] * i + cos[r] * j))
+
+  def __call__(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return self.apply(images, self.draw(rng, images.shape[0]))
 
 
 def random_crop(images: np.ndarray, rng: np.random.Generator, padding: int = 4) -> np.ndarray:
   """Zero-pads ``padding`` pixels per side and crops a random H x W window per image."""
-  if padding <= 0:
-    return images
-  b, h, w, _ = images.shape
-  padded = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-  oy = rng.integers(0, 2 * padding + 1, size=b)
-  ox = rng.integers(0, 2 * padding + 1, size=b)
-  # windows[b, y, x] is the [C, H, W] crop at offset (y, x): one gather picks all crops.
-  windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(1, 2))
-  return np.ascontiguousarray(np.moveaxis(windows[np.arange(b), oy, ox], 1, -1))
-
-
-def _flip(images: np.ndarray, rng: np.random.Generator, p: float, axis: int) -> np.ndarray:
-  mask = rng.random(images.shape[0]) < p
-  out = images.copy()
-  out[mask] = np.flip(images[mask], axis=axis)
-  return out
+  return RandomCrop(padding)(images, rng)
 
 
 def horizontal_flip(images: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
   """Mirrors each image left-right with probability ``p``."""
-  return _flip(images, rng, p, axis=2)
+  return RandomFlip(p, axis=2)(images, rng)
 
 
 def vertical_flip(images: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
   """Mirrors each image top-bottom with probability ``p``."""
-  return _flip(images, rng, p, axis=1)
+  return RandomFlip(p, axis=1)(images, rng)
 
 
 # Pixels per chunk of a warp: keeps temporaries small (~32-96 kB), which is 3-5x faster than
@@ -119,15 +205,7 @@ def bilinear_sample(images: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.nd
 
 def random_rotation(images: np.ndarray, rng: np.random.Generator, degrees: float = 15.0) -> np.ndarray:
   """Rotates each image by an angle ~ U[-degrees, degrees] about its centre (bilinear, zero fill)."""
-  if degrees <= 0:
-    return images
-  b, h, w, _ = images.shape
-  theta = np.deg2rad(rng.uniform(-degrees, degrees, size=b)).reshape(b, 1, 1).astype(np.float32)
-  cos, sin = np.cos(theta), np.sin(theta)
-  cy, cx = np.float32((h - 1) / 2.0), np.float32((w - 1) / 2.0)
-  i = np.arange(h, dtype=np.float32).reshape(1, h, 1) - cy
-  j = np.arange(w, dtype=np.float32).reshape(1, 1, w) - cx
-  return warp(images, (h, w), lambda r: (cy + cos[r] * i + sin[r] * j, cx - sin[r] * i + cos[r] * j))
+  return RandomRotation(degrees)(images, rng)
 
 
 def resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -141,25 +219,38 @@ def resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
   return warp(images, size, lambda r: (ys.reshape(1, -1, 1), xs.reshape(1, 1, -1)))
 
 
-_AUGMENTS: dict[str, tuple[Callable[..., np.ndarray], str, type]] = {
-    "crop": (random_crop, "padding", int),
-    "flip": (horizontal_flip, "p", float),
-    "hflip": (horizontal_flip, "p", float),
-    "vflip": (vertical_flip, "p", float),
-    "rotate": (random_rotation, "degrees", float),
+_AUGMENTS: dict[str, tuple[Callable[..., Augmentation], str, type]] = {
+    "crop": (RandomCrop, "padding", int),
+    "flip": (RandomFlip, "p", float),
+    "hflip": (RandomFlip, "p", float),
+    "vflip": (functools.partial(RandomFlip, axis=1), "p", float),
+    "rotate": (RandomRotation, "degrees", float),
 }
 
 
-def parse_augment(specs: Sequence[str]) -> list[Augment]:
-  """Turns specs like ``("crop:4", "flip", "rotate:15")`` into batch functions ``f(images, rng)``."""
+def parse_augment(specs: Sequence[str]) -> list[Augmentation]:
+  """Turns specs like ``("crop:4", "flip", "rotate:15")`` into augmentations (see module docstring)."""
   if isinstance(specs, str):
     raise ValueError(f"augment must be a sequence of names, e.g. ({specs!r},), not a string")
-  fns = []
+  out = []
   for spec in specs:
     name, _, arg = str(spec).partition(":")
     if name not in _AUGMENTS:
       raise ValueError(f"unknown augmentation {spec!r}; known: {', '.join(sorted(_AUGMENTS))} "
                        f"(optionally 'name:value', e.g. 'crop:4', 'rotate:15')")
-    fn, param, cast = _AUGMENTS[name]
-    fns.append(functools.partial(fn, **({param: cast(arg)} if arg else {})))
-  return fns
+    make, param, cast = _AUGMENTS[name]
+    out.append(make(**({param: cast(arg)} if arg else {})))
+  return out
+
+
+def draw_all(augments: Sequence[Augmentation], rng: np.random.Generator, n: int) -> list[dict[str, np.ndarray]]:
+  """The parameters of every augmentation for a batch of ``n`` rows, drawn in order from ``rng``."""
+  return [a.draw(rng, n) for a in augments]
+
+
+def apply_all(augments: Sequence[Augmentation], images: np.ndarray, params: Sequence[dict[str, np.ndarray]],
+              rows: slice | np.ndarray | None = None) -> np.ndarray:
+  """Applies ``augments`` in order to ``images``, which are the rows ``rows`` (None: all) of the drawn batch."""
+  for a, p in zip(augments, params):
+    images = a.apply(images, _rows(p, rows))
+  return images

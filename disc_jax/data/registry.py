@@ -4,9 +4,10 @@
 (see :mod:`disc_jax.data.source`):
 
 * 'fuzzy_rgb', 'synthetic': generated in memory (no files, no TFDS);
-* 'mnist', 'fashion_mnist', 'kmnist': the offline TFDS copy ``disc_jax_<name>`` when it is
-  in ``data_dir`` or ``manual_dir`` (a folder of original files) is given -- it is then
-  prepared first (:mod:`disc_jax.data.offline`); otherwise the stock TFDS dataset;
+* 'mnist', 'fashion_mnist', 'kmnist', 'cifar10', 'cifar100', 'caltech256': the offline TFDS copy
+  ``disc_jax_<name>`` when it is in ``data_dir`` or ``manual_dir`` (a folder of original
+  files) is given -- it is then prepared first (:mod:`disc_jax.data.offline`); otherwise
+  the stock TFDS dataset;
 * the other TFDS datasets through :class:`disc_jax.data.tfds.TfdsSource`;
 * 'caltech101_cifar100': the Gini paper's cross-domain split (:mod:`.cross_domain`).
 
@@ -65,14 +66,16 @@ DATASETS: dict[str, DatasetInfo] = {
     "caltech101": DatasetInfo(102, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "caltech101", True),
     "food101": DatasetInfo(101, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "food101", True),
     "imagenet2012": DatasetInfo(1000, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "imagenet2012", True),
-    # Not in TFDS 4.9.10's catalogue: usable once a builder of that name is prepared in data_dir.
+    # Not in TFDS 4.9.10's catalogue: prepared offline (disc_jax.data.offline), or any builder of that name.
     "caltech256": DatasetInfo(257, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "caltech256", True),
-    "sun397": DatasetInfo(397, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "sun397", True),
+    # TFDS's first standard partition (50 train / 50 test images per class), the group softmax
+    # paper's protocol (Sec. 4.3), not TFDS's default 70/10/20 random 'tfds' config.
+    "sun397": DatasetInfo(397, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, "sun397/standard-part1-120k", True),
     # Evaluated by CIFAR-100 models: CIFAR-100's label space and normalisation.
     "caltech101_cifar100": DatasetInfo(100, (32, 32, 3), CIFAR100_MEAN, CIFAR100_STD, "caltech101", True),
 }
 
-OFFLINE = ("mnist", "fashion_mnist", "kmnist")
+OFFLINE = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "caltech256")
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -90,7 +93,7 @@ def load_source(name: str, split: str, *, data_dir: str | pathlib.Path | None = 
     name: a key of :data:`DATASETS`.
     split: 'train' or 'test' (TFDS datasets accept any TFDS split string).
     data_dir: TFDS data_dir (None: TFDS's default).
-    manual_dir: for mnist/fashion_mnist/kmnist, a folder with the original files; they
+    manual_dir: for the OFFLINE datasets, a folder with the original files; they
       are verified and prepared into ``data_dir`` once, then read through TFDS.
     **kw: passed on: ``seed`` (fuzzy_rgb, synthetic), ``num_examples``, ``image_shape``,
       ``num_classes`` (synthetic), ``download``, ``image_size``, ``in_memory`` (TFDS),

@@ -61,10 +61,17 @@ class RandomSampler:
     self._cached: tuple[int, np.ndarray] | None = None
 
   def epoch(self, epoch: int) -> np.ndarray:
-    """int64 [steps_per_epoch, batch_size]: the indices of every batch of ``epoch``."""
-    if self._cached is None or self._cached[0] != epoch:
-      self._cached = (epoch, self._make_epoch(epoch))
-    return self._cached[1]
+    """int64 [steps_per_epoch, batch_size]: the indices of every batch of ``epoch``.
+
+    The last epoch asked for is cached as one (epoch, indices) pair, read and replaced
+    as a whole, so threads asking for different epochs (a prefetching thread and a
+    direct ``batch`` call) each get their own epoch's indices.
+    """
+    cached = self._cached
+    if cached is None or cached[0] != epoch:
+      cached = (epoch, self._make_epoch(epoch))
+      self._cached = cached
+    return cached[1]
 
   def _make_epoch(self, epoch: int) -> np.ndarray:
     rng = np.random.default_rng([self.seed, self.stream, epoch])

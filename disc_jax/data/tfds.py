@@ -85,7 +85,8 @@ class TfdsSource:
             f"TFDS dataset {tfds_name!r} is not prepared in data_dir={builder.data_dir_root!r}. Pass download=True "
             f"to let TFDS download and prepare it (needs network; most stock builders also need TensorFlow), "
             f"prepare it elsewhere with file_format='array_record' and copy the data_dir, or, for "
-            f"mnist/fashion_mnist/kmnist, pass manual_dir= a folder with the original files.")
+            f"mnist/fashion_mnist/kmnist/cifar10/cifar100, pass manual_dir= a folder with the original files "
+            f"(or run python -m experiments.prepare).")
       builder.download_and_prepare(file_format="array_record")
     self._data = builder.as_data_source(split=split)
     self._labels_data = builder.as_data_source(split=split, decoders={image_key: tfds.decode.SkipDecoding()})

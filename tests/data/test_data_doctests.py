@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-MODULES = ["augment", "class_subset", "fuzzy_rgb", "pipeline", "prefetch", "registry", "samplers", "source", "synthetic"]
+MODULES = ["augment", "class_subset", "fuzzy_rgb", "pipeline", "registry", "samplers", "source", "synthetic"]
 
 
 @pytest.mark.parametrize("name", MODULES)

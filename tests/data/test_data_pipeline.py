@@ -59,11 +59,16 @@ def test_resume_continues_with_exactly_the_same_batch(sampler):
 def test_resume_does_not_replay():
   src = IndexSource(100)
   p = Pipeline(src, batch_size=10, seed=0)
-  b = next(p.batches(start_step=123_456))
-  assert src.calls == 1
   epoch, k = divmod(123_456, 10)
   expected = np.random.default_rng([0, 0, epoch]).permutation(100)[k * 10:(k + 1) * 10]
+  b = p.batch(123_456)
+  assert src.calls == 1
   np.testing.assert_array_equal(b["label"], expected)
+  src.calls = 0
+  it = p.batches(start_step=123_456)
+  np.testing.assert_array_equal(next(it)["label"], expected)
+  it.close()
+  assert src.calls <= 1 + p.prefetch + 1     # the batch, those computed ahead, one in flight
 
 
 def test_epoch_is_a_shuffled_pass_without_repeats():
@@ -159,19 +164,20 @@ def test_normalisation_and_resize():
   np.testing.assert_allclose(rb, np.broadcast_to(same[:, :1, :1], rb.shape), atol=1e-5)
 
 
-def test_prefetch_keeps_order_and_reraises():
-  from disc_jax.data import prefetch
-  p = Pipeline(IndexSource(100), batch_size=10, seed=0)
-  for a, b in zip(_take(prefetch(p.batches(), 3), 12), _take(p.batches(), 12)):
-    _equal(a, b)
+class BrokenSource(IndexSource):
+  def get_batch(self, indices):
+    if self.calls >= 2:
+      raise RuntimeError("source failed")
+    return super().get_batch(indices)
 
-  def broken():
-    yield 1
-    raise RuntimeError("source failed")
 
-  it = prefetch(broken())
-  assert next(it) == 1
+def test_batches_keep_order_and_reraise_source_errors():
+  p = Pipeline(IndexSource(100), batch_size=10, seed=0, prefetch=3)
+  for step, b in enumerate(_take(p.batches(), 12)):
+    _equal(b, p.batch(step))
+  it = Pipeline(BrokenSource(100), batch_size=10, seed=0).batches()
+  assert next(it)["label"].shape == (10,) and next(it)["label"].shape == (10,)
   with pytest.raises(RuntimeError, match="source failed"):
     next(it)
-  with pytest.raises(ValueError, match="buffer_size"):
-    next(prefetch(iter([]), 0))
+  with pytest.raises(ValueError, match="prefetch"):
+    Pipeline(IndexSource(100), batch_size=10, seed=0, prefetch=-1)
