@@ -100,6 +100,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.dataset.sampler = "random"     # 'random' | 'balanced' (σ²R's balanced batches)
   c.dataset.min_per_class = 0      # balanced: minimum examples of a class per batch
   c.dataset.image_size = config_dict.placeholder(int)  # resize to this side (None: native)
+  c.dataset.num_workers = 0        # grain worker processes decoding batches (0: in-process)
   # Only some classes, relabelled 0..C-1 in order of original id in every split:
   # {'num_classes': C, 'seed': s} draws C at random, a list names them; None: all.
   c.dataset.class_subset = None
@@ -179,6 +180,9 @@ def _check_keys(got: Any, want: Mapping[str, Any], where: str) -> None:
 
 
 def _check_numbers(plain: Mapping[str, Any]) -> None:
+  if not (isinstance(plain["dataset"]["num_workers"], int) and plain["dataset"]["num_workers"] >= 0):
+    raise ValueError("config.dataset.num_workers must be an int >= 0, got "
+                     f"{plain['dataset']['num_workers']!r}")
   for key in ("batch_size", "num_epochs", "log_every", "keep_checkpoints", "eval_batch_size",
               "num_steps", "eval_every", "num_devices", "checkpoint_every"):
     value = plain[key]

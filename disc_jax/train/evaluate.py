@@ -33,8 +33,10 @@ from __future__ import annotations
 import pathlib
 from collections.abc import Callable, Mapping, Sequence
 
+import jax
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 
 from disc_jax import data as data_lib
 from disc_jax import metrics as metrics_lib
@@ -80,9 +82,14 @@ def collect(predict_step: Callable, shard: Callable, state, pipeline,
   acc = metrics_lib.EvalAccumulator()
   seen = 0
   for batch in pipeline.batches():
+    # Predictions come back replicated; labels and mask are this process's rows.
     logits, feats = predict_step(state, shard({"image": batch["image"]})["image"])
-    acc.update(np.asarray(logits), batch["label"], batch["mask"], features=np.asarray(feats))
-    seen += int(batch["mask"].sum())
+    label, mask = batch["label"], batch["mask"]
+    if jax.process_count() > 1:
+      label, mask = multihost_utils.process_allgather((label, mask), tiled=True)
+    acc.update(np.asarray(logits), np.asarray(label), np.asarray(mask),
+               features=np.asarray(feats))
+    seen += int(np.asarray(mask).sum())
     if max_examples is not None and seen >= max_examples:
       break
   return acc
@@ -156,7 +163,8 @@ def check_extra_datasets(config, num_classes: int) -> None:
 
 
 def extra_pipelines(config, *, image_shape: tuple[int, int, int], num_classes: int,
-                    batch_size: int, num_shards: int) -> dict[str, data_lib.Pipeline]:
+                    batch_size: int, num_shards: int, process_index: int = 0,
+                    process_count: int = 1) -> dict[str, data_lib.Pipeline]:
   """``{prefix: eval Pipeline}`` of every extra dataset (module docstring).
 
   Raises ValueError when an entry's images have another channel count than the model's,
@@ -182,5 +190,6 @@ def extra_pipelines(config, *, image_shape: tuple[int, int, int], num_classes: i
                        "the training label space (e.g. 'caltech101_cifar100' for CIFAR-100)")
     out[prefix_of(e)] = data_lib.Pipeline(
         source, batch_size=batch_size, train=False, mean=train_info.mean, std=train_info.std,
-        num_shards=num_shards, image_size=tuple(image_shape[:2]))
+        num_shards=num_shards, image_size=tuple(image_shape[:2]), process_index=process_index,
+        process_count=process_count)
   return out

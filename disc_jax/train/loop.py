@@ -86,11 +86,14 @@ def build(config: ml_collections.ConfigDict) -> Run:
     train_src = data_lib.ClassSubsetSource(train_src, classes)
     eval_src = data_lib.ClassSubsetSource(eval_src, classes)
   eval_bs = config.eval_batch_size or config.batch_size
-  pipe_kw = dict(num_shards=mesh.size, image_size=ds.image_size)
+  # Each process reads and decodes only its own rows of every global batch.
+  pipe_kw = dict(num_shards=mesh.size, image_size=ds.image_size,
+                 process_index=jax.process_index(), process_count=jax.process_count())
   train_pipe = data_lib.Pipeline(
       train_src, batch_size=config.batch_size, seed=config.seed, train=True,
       augment=tuple(config.augment), sampler=ds.sampler, min_per_class=ds.min_per_class,
-      second_batch=objective.needs_second_batch(config), **pipe_kw)
+      second_batch=objective.needs_second_batch(config), num_workers=ds.num_workers,
+      **pipe_kw)
   eval_pipe = data_lib.Pipeline(eval_src, batch_size=eval_bs, train=False, **pipe_kw)
   train_eval_pipe = data_lib.Pipeline(train_src, batch_size=eval_bs, train=False, **pipe_kw)
   num_classes = num_classes_of(config)
@@ -111,7 +114,9 @@ def build(config: ml_collections.ConfigDict) -> Run:
                          out_shardings=(rep, rep))
   input_shape = train_pipe.image_shape
   extra = evaluate.extra_pipelines(config, image_shape=input_shape, num_classes=num_classes,
-                                   batch_size=eval_bs, num_shards=mesh.size)
+                                   batch_size=eval_bs, num_shards=mesh.size,
+                                   process_index=jax.process_index(),
+                                   process_count=jax.process_count())
 
   def init() -> state_lib.TrainState:
     def fn(rng):
@@ -215,8 +220,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
     return m
 
   with ckpt_lib.SignalGuard() as guard:
+    batches = run.train_pipeline.batches(start_step=start)   # grain: prefetched
     try:
-      batches = data_lib.prefetch(run.train_pipeline.batches(start_step=start))
       pending = None
       for step in range(start, total):
         state, metrics = run.train_step(state, run.shard(next(batches)))
@@ -246,11 +251,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
           raise ckpt_lib.Interrupted(guard.signum, done)
       if pending is not None:
         process(*pending)
-      batches.close()
     except BaseException:
       logger.close()
       checkpointer.close()
       raise
+    finally:
+      batches.close()
 
   # The loop's wall time, periodic evals included, summed over resumed processes.
   this_process = time.time() - t0

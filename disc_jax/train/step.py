@@ -51,21 +51,14 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
 
 
 def shard_batch(mesh: Mesh, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
-  """Puts a host GLOBAL batch on the mesh, split along the batch axis.
+  """Puts this process's rows of a global batch on the mesh, split along the batch axis.
 
-  Every process builds the same global batch (the pipeline is deterministic in
-  (seed, step)) and contributes the rows of its own devices: with P processes,
-  process i the i-th of P equal blocks (devices are ordered by process in the mesh).
+  With P processes, process i holds the i-th of P equal blocks of rows (the pipeline
+  reads only those; devices are ordered by process in the mesh); one process holds all.
   """
-  count, index = jax.process_count(), jax.process_index()
   sharding = NamedSharding(mesh, P(DATA_AXIS))
-
-  def local(x):
-    x = np.asarray(x)
-    per = x.shape[0] // count
-    return x if count == 1 else x[index * per:(index + 1) * per]
-
-  return {k: jax.make_array_from_process_local_data(sharding, local(v)) for k, v in batch.items()}
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in batch.items()}
 
 
 def _variables(params, batch_stats) -> dict[str, Any]:
