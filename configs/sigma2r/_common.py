@@ -39,15 +39,23 @@ def sigma2r() -> ml_collections.ConfigDict:
                        param_optimizer=SECOND_ADAM)
 
 
+def center_matched() -> ml_collections.ConfigDict:
+  """The center loss at σ²R's effective weight: once K -> ε, β = Z/2 for every sample, so
+  σ²R at λ pulls like λ Z/2 mean ||x - C||^2, the center loss (with its 1/2) at λ Z."""
+  return base.aux_loss("center", LAMBDA * Z, param_optimizer=SECOND_ADAM)
+
+
 def snnl() -> ml_collections.ConfigDict:
   return base.aux_loss("snnl", LAMBDA, kwargs={"temperature": 1.0})
 
 
-def runs(*, with_snnl: bool = True) -> ml_collections.ConfigDict:
+def runs(*, with_snnl: bool = True, with_matched: bool = False) -> ml_collections.ConfigDict:
   out = {"cross_entropy": {"aux_losses": []}, "center_loss": {"aux_losses": [center()]},
          "sigma2r": {"aux_losses": [sigma2r()]}}
   if with_snnl:
     out["snnl"] = {"aux_losses": [snnl()]}
+  if with_matched:
+    out["center_loss_matched"] = {"aux_losses": [center_matched()]}
   return ml_collections.ConfigDict(out)
 
 

@@ -60,6 +60,7 @@ TABLE = paper.Table(
     rows=(s2r.summary_row("cross-entropy", "cross_entropy"),
           s2r.summary_row("soft nearest neighbour", "snnl"),
           s2r.summary_row("center loss", "center_loss"),
+          s2r.summary_row("center loss at σ²R's effective weight (λ Z)", "center_loss_matched"),
           s2r.summary_row("σ²R", "sigma2r"),
           *s2r.class_rows("center loss", "center_loss", _STD, _CENTER),
           *s2r.class_rows("σ²R", "sigma2r", _STD, _SIGMA2R)),
@@ -71,7 +72,7 @@ def _table_config() -> ml_collections.ConfigDict:
   c.num_epochs = 300
   c.optimizer = base.optimizer("adam", 1e-3)
   c.final_eval.max_train_examples = 60_000
-  c.runs = s2r.runs()
+  c.runs = s2r.runs(with_matched=True)
   return c
 
 

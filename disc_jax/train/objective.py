@@ -1,32 +1,29 @@
 """The training objective, in one place: config -> ``loss_fn(...) -> (loss, metrics)``.
 
 ``loss = classification loss + Σ_k w_k(epoch) · aux_k``. Every loss-specific rule lives
-in this module: which model output a loss reads, the shapes and initialisation of its
-parameters, how they are trained, and the Wen center update. Adding a loss means its
-function in :mod:`disc_jax.losses` and one branch in :func:`_classification` or
-:func:`_auxiliary` (plus :func:`loss_param_shapes` if it has parameters).
+here: which model output a loss reads, the shapes, initialisation and optimizer of its
+parameters, and the Wen center update. Adding a loss means its function in
+:mod:`disc_jax.losses` and one branch in :func:`_classification` or :func:`_auxiliary`
+(plus :func:`loss_param_shapes` if it has parameters).
 
 The loss sees the model's outputs of the GLOBAL batch: ``logits`` [B, C], the sowed
-``features`` [B, D] (the head's input) and ``last_conv`` [B, H, W, C]. An auxiliary
-term reads the intermediate its ``input`` names; losses of feature vectors get
-'last_conv' average-pooled over H, W, while Gini/KL pool its magnitudes themselves.
-A config kwarg the loss function does not take fails as a ``ValueError`` naming the
-config entry when :func:`disc_jax.train.config.validate` traces the step.
+``features`` [B, D] (the head's input) and ``last_conv`` [B, H, W, C]. An auxiliary term
+reads the intermediate its ``input`` names; losses of feature vectors get 'last_conv'
+average-pooled over H, W, while Gini/KL pool its magnitudes themselves. A config kwarg the
+loss function does not take fails, naming the config entry, when
+:func:`disc_jax.train.config.validate` traces the step.
 
-* ``w_k(epoch) = weight_k`` from the ``start_epoch_k``-th epoch on, counting epochs
-  from 1, and 0 before (Gini paper: "We set the starting epoch to 10"; the authors'
-  loop runs ``for epoch in range(1, num_epochs + 1)`` and zeroes the terms while
-  ``epoch_num < start_epoch``), so 0 and 1 both mean "from the start". The switch is a
-  ``jnp.where`` on the traced step: it never recompiles.
+* ``w_k(epoch) = weight_k`` from the ``start_epoch_k``-th epoch on, counting epochs from 1,
+  and 0 before (Gini paper: "We set the starting epoch to 10"; the authors' loop runs
+  ``for epoch in range(1, num_epochs + 1)`` and zeroes the terms while ``epoch_num <
+  start_epoch``): 0 and 1 both mean "from the start". The switch is a ``jnp.where`` on
+  the traced step, so it never recompiles.
 * Loss parameters (σ²R centers [C, D] and growth rates w_K [C]; center-loss centers;
   intra-class variance centroids) start from N(0, 1) (σ²R: "We initialize them using a
-  normal distribution (standard normal distribution)"; the other papers leave it open)
-  or zeros (``param_init='zeros'``). They are trained by the model's optimizer
-  (``param_optimizer`` 'shared'), by their own (σ²R's "second Adam", lr 0.1), or --
-  center loss with ``center_update='wen'`` -- not by gradient: :func:`wen_update`
-  replaces them with Wen et al.'s eq. 4 step from the batch features.
-* Classification losses other than softmax cross-entropy read the classifier
-  ``params['head']`` (kernel [D, C], bias [C]) and the head's input features.
+  normal distribution"; the other papers leave it open) or zeros. They are trained by the
+  model's optimizer (``param_optimizer`` 'shared'), by their own (σ²R's "second Adam"), or
+  -- ``center_update='wen'`` -- by Wen et al.'s eq. 4 step instead of a gradient.
+* Classification losses other than softmax cross-entropy read ``params['head']``.
 * Metrics: ``cls_loss``, ``loss/<term>`` (unweighted), ``weight/<term>``, and for σ²R
   each class's ``w_K/<term>/<c>`` and ``K/<term>/<c>`` (eq. 9; its Fig. 5).
 """
@@ -43,10 +40,10 @@ import optax
 
 from disc_jax import losses
 
-CLASSIFICATION_LOSSES = ("softmax_ce", "group_softmax", "l_softmax", "noisy_softmax",
+CLASSIFICATION_NAMES = ("softmax_ce", "group_softmax", "l_softmax", "noisy_softmax",
                          "sigsoftmax", "virtual_softmax", "feature_dropout",
                          "adversarial_dropout")
-AUX_LOSSES = ("gini", "kl", "group_softmax", "itra", "sigma2r", "center",
+AUX_NAMES = ("gini", "kl", "group_softmax", "itra", "sigma2r", "center",
               "intra_class_variance", "snnl")
 INPUTS = ("features", "last_conv")
 PARAM_INITS = ("normal", "zeros")
@@ -71,8 +68,7 @@ def entries(config) -> list[ml_collections.ConfigDict]:
 
 
 def _terms(config) -> list[tuple[str, ml_collections.ConfigDict]]:
-  es = entries(config)
-  return list(zip(term_labels(es), es))
+  return list(zip(term_labels(entries(config)), entries(config)))
 
 
 def check_entries(config) -> None:
@@ -81,9 +77,9 @@ def check_entries(config) -> None:
   Raises ValueError naming the entry and the valid choices; kwargs are checked when the
   step is traced (:func:`disc_jax.train.config.validate`).
   """
-  if config.classification_loss.name not in CLASSIFICATION_LOSSES:
+  if config.classification_loss.name not in CLASSIFICATION_NAMES:
     raise ValueError(f"config.classification_loss.name: unknown {config.classification_loss.name!r}"
-                     f"; valid choices: {list(CLASSIFICATION_LOSSES)}")
+                     f"; valid choices: {list(CLASSIFICATION_NAMES)}")
   if not 0.0 <= float(config.label_smoothing) < 1.0:
     raise ValueError(f"config.label_smoothing must lie in [0, 1), got {config.label_smoothing}")
   if config.label_smoothing and config.classification_loss.name != "softmax_ce":
@@ -91,20 +87,18 @@ def check_entries(config) -> None:
                      f"only, not {config.classification_loss.name!r}; set it to 0")
   for i, e in enumerate(entries(config)):
     where = f"config.aux_losses[{i}] ({e.name})"
-    if e.name not in AUX_LOSSES:
+    if e.name not in AUX_NAMES:
       raise ValueError(f"config.aux_losses[{i}].name: unknown {e.name!r}; valid choices: "
-                       f"{list(AUX_LOSSES)}")
+                       f"{list(AUX_NAMES)}")
     valid_inputs = ("features",) if e.name == "group_softmax" else INPUTS
     if e.input not in valid_inputs:
       raise ValueError(f"{where}: input {e.input!r}; valid choices: {list(valid_inputs)}")
     if e.weight < 0 or e.start_epoch < 0:
       raise ValueError(f"{where}: weight and start_epoch must be >= 0, got {e.weight}, "
                        f"{e.start_epoch}")
-    if e.param_init not in PARAM_INITS:
-      raise ValueError(f"{where}: param_init {e.param_init!r}; valid: {list(PARAM_INITS)}")
-    if e.center_update not in CENTER_UPDATES:
-      raise ValueError(f"{where}: center_update {e.center_update!r}; valid: "
-                       f"{list(CENTER_UPDATES)}")
+    for field, valid in (("param_init", PARAM_INITS), ("center_update", CENTER_UPDATES)):
+      if e[field] not in valid:
+        raise ValueError(f"{where}: {field} {e[field]!r}; valid: {list(valid)}")
     own = e.param_optimizer.name != "shared"
     if e.center_update == "wen" and (e.name != "center" or own):
       raise ValueError(f"{where}: center_update='wen' is only for the 'center' loss, whose "
@@ -146,19 +140,9 @@ def init_loss_params(config, rng: jax.Array, num_classes: int, dims: Mapping[str
 
 def param_labels(config) -> dict[str, str]:
   """The optimizer that trains each term's parameters: MODEL, 'aux:<label>' or FROZEN."""
-  out = {}
-  for label, e in _terms(config):
-    if e.center_update == "wen":
-      out[label] = FROZEN
-    else:
-      out[label] = MODEL if e.param_optimizer.name == "shared" else f"aux:{label}"
-  return out
-
-
-def own_optimizers(config) -> dict[str, Mapping[str, Any]]:
-  """``{'aux:<label>': param_optimizer entry}`` of the terms trained by their own optimizer."""
-  return {f"aux:{label}": e.param_optimizer for label, e in _terms(config)
-          if e.param_optimizer.name != "shared" and e.center_update != "wen"}
+  return {label: FROZEN if e.center_update == "wen" else
+          MODEL if e.param_optimizer.name == "shared" else f"aux:{label}"
+          for label, e in _terms(config)}
 
 
 def needs_second_batch(config) -> bool:
@@ -168,13 +152,9 @@ def needs_second_batch(config) -> bool:
 
 def learned_centers(config, loss_params: Mapping[str, Any]) -> dict[str, Any]:
   """``{term label: [C, D]}``: the learned centers/centroids of terms reading 'features'."""
-  out = {}
-  for label, e in _terms(config):
-    if e.input == "features":
-      for name in ("centers", "centroids"):
-        if name in loss_params.get(label, {}):
-          out[label] = loss_params[label][name]
-  return out
+  return {label: loss_params[label][name] for label, e in _terms(config)
+          if e.input == "features" for name in ("centers", "centroids")
+          if name in loss_params.get(label, {})}
 
 
 def _pooled(x: jax.Array) -> jax.Array:
@@ -249,17 +229,14 @@ def _auxiliary(e, kw: dict[str, Any], x, labels, params, head, num_classes: int,
 
 
 def _call(where: str, fn: Callable[[], jax.Array]) -> jax.Array:
-  """``fn()``, with a wrong config kwarg reported as the config entry's error."""
-  try:
+  try:   # a wrong config kwarg is reported as the config entry's error
     return fn()
   except TypeError as err:
     raise ValueError(f"{where}: {err}; set only keywords the loss function takes") from None
 
 
-LossFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
-
-
-def make_loss_fn(config, *, num_classes: int, steps_per_epoch: int) -> LossFn:
+def make_loss_fn(config, *, num_classes: int, steps_per_epoch: int
+                 ) -> Callable[..., tuple[jax.Array, dict[str, jax.Array]]]:
   """``loss_fn(outputs, labels, loss_params, head, step, rng, outputs2=None, labels2=None)``.
 
   ``outputs`` = ``{'logits', 'features', 'last_conv'}`` of the global batch (``outputs2``:

@@ -152,10 +152,13 @@ def make_tx(config, *, steps_per_epoch: int, total_steps: int
         factor=kw["factor"], patience=kw["patience"], rtol=kw["rtol"], atol=kw["atol"],
         cooldown=kw["cooldown"], min_scale=kw["min_scale"], accumulation_size=steps_per_epoch))
   transforms = {objective.MODEL: model_tx, objective.FROZEN: optax.set_to_zero()}
-  for label, p in objective.own_optimizers(config).items():
-    transforms[label] = make_optimizer(p.name, p.learning_rate, weight_decay=p.weight_decay,
-                                       kwargs=dict(p.kwargs))
   by_term = objective.param_labels(config)
+  for label, e in zip(objective.term_labels(objective.entries(config)), objective.entries(config)):
+    if by_term[label].startswith("aux:"):   # trained by its own optimizer
+      p = e.param_optimizer
+      transforms[by_term[label]] = make_optimizer(p.name, p.learning_rate,
+                                                  weight_decay=p.weight_decay,
+                                                  kwargs=dict(p.kwargs))
 
   def labels(trainable):
     return {"params": jax.tree.map(lambda _: objective.MODEL, trainable["params"]),

@@ -12,7 +12,7 @@ from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 from disc_jax.losses import center_loss, intra_class_variance_loss, update_centers
-from tests.helpers import FRESH_SEED
+from tests.helpers import FRESH_SEED, edge_case_batch
 
 SEEDS = [0, 1, 2, FRESH_SEED]
 NUM_CLASSES = 5
@@ -149,20 +149,8 @@ EDGE_CASES = ["absent_classes", "identical_features", "one_sample_of_a_class",
 
 
 def edge_case(kind):
-  rng = np.random.default_rng(5)
-  x = rng.normal(size=(8, 3))
-  labels = np.array([0, 1, 2, 0, 1, 2, 0, 1], np.int32)
-  centers = rng.normal(size=(10, 3))  # classes 3-9 absent in every case
-  if kind == "identical_features":
-    x[:] = x[0]
-  elif kind == "one_sample_of_a_class":
-    labels[2] = 7
-  elif kind == "all_samples_one_class":
-    labels[:] = 3
-  elif kind == "single_sample":
-    x, labels = x[:1], labels[:1]
-  return x, labels, centers
-
+  x, labels, rng = edge_case_batch(kind)
+  return x, labels, rng.normal(size=(10, 3))  # classes 3-9 absent in every case
 
 @pytest.mark.parametrize("name", LOSSES)
 @pytest.mark.parametrize("kind", EDGE_CASES)

@@ -13,7 +13,7 @@ from jax.test_util import check_grads
 
 from disc_jax.losses import _pairwise
 from disc_jax.losses import center_loss, sigma2r_loss
-from tests.helpers import FRESH_SEED
+from tests.helpers import FRESH_SEED, edge_case_batch
 
 SEEDS = [0, 1, FRESH_SEED]
 NUM_CLASSES = 4
@@ -302,23 +302,8 @@ EDGE_CASES = ["absent_classes", "identical_features", "one_sample_of_a_class",
 
 
 def edge_case(kind):
-  rng = np.random.default_rng(5)
-  x = rng.normal(size=(8, 3))
-  labels = np.array([0, 1, 2, 0, 1, 2, 0, 1], np.int32)
-  centers = rng.normal(size=(NUM_CLASSES * 2, 3))
-  growth = rng.normal(size=NUM_CLASSES * 2)
-  if kind == "identical_features":
-    x[:] = x[0]
-  elif kind == "one_sample_of_a_class":
-    labels[2] = 7
-  elif kind == "all_samples_one_class":
-    labels[:] = 3
-  elif kind == "every_class_a_singleton":
-    labels = np.arange(8, dtype=np.int32)
-  elif kind == "single_sample":
-    x, labels = x[:1], labels[:1]
-  return x, labels, centers, growth
-
+  x, labels, rng = edge_case_batch(kind)
+  return x, labels, rng.normal(size=(NUM_CLASSES * 2, 3)), rng.normal(size=NUM_CLASSES * 2)
 
 @pytest.mark.parametrize("kind", EDGE_CASES)
 @pytest.mark.parametrize("spread", SPREADS)

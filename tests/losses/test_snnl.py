@@ -14,7 +14,7 @@ from jax.test_util import check_grads
 
 from disc_jax.losses import _pairwise
 from disc_jax.losses import soft_nearest_neighbor_loss as snnl
-from tests.helpers import FRESH_SEED
+from tests.helpers import FRESH_SEED, edge_case_batch
 
 SEEDS = [0, 1, 2, FRESH_SEED]
 
@@ -156,23 +156,11 @@ EDGE_CASES = ["absent_classes", "identical_features", "one_sample_of_a_class",
 
 
 def edge_case(kind):
-  rng = np.random.default_rng(5)
-  x = rng.normal(size=(8, 3))
-  labels = np.array([0, 1, 2, 0, 1, 2, 0, 1], np.int32)
+  x, labels, _ = edge_case_batch("every_class_a_singleton" if kind == "no_sample_with_partner"
+                                 else kind)
   if kind == "absent_classes":
     labels = np.array([0, 5, 5, 0, 9, 9, 0, 5], np.int32)
-  elif kind == "identical_features":
-    x[:] = x[0]
-  elif kind == "one_sample_of_a_class":
-    labels[2] = 7
-  elif kind == "all_samples_one_class":
-    labels[:] = 3
-  elif kind == "no_sample_with_partner":
-    labels = np.arange(8, dtype=np.int32)
-  elif kind == "single_sample":
-    x, labels = x[:1], labels[:1]
   return x, labels
-
 
 @pytest.mark.parametrize("kind", EDGE_CASES)
 def test_edge_cases_finite_value_and_gradient(x64, kind):

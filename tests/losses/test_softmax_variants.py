@@ -12,25 +12,19 @@ import pytest
 from jax.test_util import check_grads
 
 from disc_jax import losses
+from tests.helpers import head_batch, np_cross_entropy_rows
 
 B, D, C = 6, 5, 4
 
 
 def _data(seed=0, b=B, d=D, c=C, dtype=np.float64):
-  r = np.random.default_rng(seed)
-  x = r.normal(size=(b, d)).astype(dtype)
-  w = r.normal(size=(d, c)).astype(dtype)
-  bias = (0.3 * r.normal(size=c)).astype(dtype)
-  y = r.integers(0, c, size=b).astype(np.int32)
-  return x, y, w, bias
+  return head_batch(seed, b, d, c, dtype)
 
 
 # ------------------------------------------------------------ NumPy references
 
 def np_ce(logits, y):
-  z = logits - logits.max(axis=1, keepdims=True)
-  logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-  return -logp[np.arange(len(y)), y].mean()
+  return np_cross_entropy_rows(logits, y).mean()
 
 
 def np_target_geometry(x, y, w):
