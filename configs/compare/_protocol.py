@@ -29,9 +29,11 @@ Reported (final metrics of each run): test accuracy, test cross-entropy, nearest
 accuracy (test features vs. the class means of 10,000 training features), the mean
 per-class intra-class std of the test features (σ²R eq. 12) and the Fisher score (the
 std depends on the feature scale, which the losses change; the Fisher score does not),
-and the median train-step time relative to cross-entropy's (``median_step_s``, read from
-each run's metrics.jsonl: no compile, evaluation or pause in it; an ITRA step holds two
-batches).
+retrieval of the test features against those 10,000 training features (MAP@R and
+precision@1, Euclidean: Musgrave et al.'s metric-learning protocol), the NMI of a
+k-means clustering of the test features (k = 10) with their labels, and the median
+train-step time relative to cross-entropy's (``median_step_s``, read from each run's
+metrics.jsonl: no compile, evaluation or pause in it; an ITRA step holds two batches).
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ COLUMNS = (
     paper.Column("nearest-centroid acc. (%)", "nearest_centroid_accuracy/train", scale=100.0),
     paper.Column("intra-class std", "intra_class_std", digits=3),
     paper.Column("Fisher score", "fisher_score", digits=3),
+    paper.Column("MAP@R (%)", "retrieval/map_at_r", scale=100.0),
+    paper.Column("precision@1 (%)", "retrieval/precision_at_1", scale=100.0),
+    paper.Column("NMI (%)", "clustering/nmi", scale=100.0),
     paper.Column("step time / CE", "median_step_s", relative_to="cross_entropy"),
 )
 

@@ -124,13 +124,18 @@ def get_config() -> ml_collections.ConfigDict:
   # saved at every eval, at the end and on SIGTERM/SIGINT.
   c.checkpoint_every = config_dict.placeholder(int)
   c.keep_checkpoints = 2           # the last N are kept, plus the best by best_metric
-  c.best_metric = "accuracy"       # eval metric that picks the best checkpoint
+  # Periodic-eval metric that picks the best checkpoint: evaluate.PERIODIC_KEYS ('': none);
+  # a retrieval/* key makes each periodic eval also compute retrieval (vs the train split).
+  c.best_metric = "accuracy"
   c.best_mode = "max"              # 'max' | 'min'
   c.log_every = 50                 # steps between log lines (the progress bar: every step)
   c.num_devices = config_dict.placeholder(int)         # None: all local devices
   c.distributed = False            # jax.distributed.initialize() (multi-host)
   c.final_eval = ml_collections.ConfigDict({
-      "max_train_examples": 10_000,  # training examples in the final feature metrics
+      # training examples in the final feature metrics; also the retrieval references
+      "max_train_examples": 10_000,
+      "retrieval": True,             # retrieval/* (test vs train) and clustering/* (test)
+      "retrieval_k": 10,             # neighbours in retrieval/knn_accuracy's vote
       "plot": True,                  # 2-D feature scatter plots (PCA above 2-D), w_K plot
       "extra_datasets": ()})         # entries made by extra_dataset()
   # A run's workdir / checkpoints folder / step whose model params and batch_stats start
@@ -200,6 +205,12 @@ def _check_numbers(plain: Mapping[str, Any]) -> None:
       raise ValueError(f"config.{key} must be a finite number > 0, got {lr!r}")
   if plain["best_mode"] not in ("max", "min"):
     raise ValueError(f"config.best_mode must be 'max' or 'min', got {plain['best_mode']!r}")
+  fe = plain["final_eval"]
+  for key in ("max_train_examples", "retrieval_k"):
+    if not (isinstance(fe[key], int) and not isinstance(fe[key], bool) and fe[key] >= 1):
+      raise ValueError(f"config.final_eval.{key} must be a positive int, got {fe[key]!r}")
+  if not isinstance(fe["retrieval"], bool):
+    raise ValueError(f"config.final_eval.retrieval must be True or False, got {fe['retrieval']!r}")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -238,6 +249,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f"{where}: {e}") from None
   objective.check_entries(config)
   evaluate.check_extra_datasets(config, num_classes)
+  best, fe = plain["best_metric"], plain["final_eval"]
+  if best and best not in evaluate.PERIODIC_KEYS:
+    raise ValueError(f"config.best_metric {best!r} is not a metric of the periodic eval; "
+                     f"choose one of {list(evaluate.PERIODIC_KEYS)} (or '' for no best checkpoint)")
+  uses_k = fe["retrieval"] or best in evaluate.RETRIEVAL_KEYS
+  if uses_k and fe["retrieval_k"] > fe["max_train_examples"]:
+    raise ValueError(f"config.final_eval.retrieval_k={fe['retrieval_k']} exceeds the "
+                     f"{fe['max_train_examples']} retrieval references "
+                     "(final_eval.max_train_examples); lower it")
   skip = plain["init_from_skip"]
   if plain["init_from"] is not None and (not isinstance(plain["init_from"], str)
                                          or not plain["init_from"]):

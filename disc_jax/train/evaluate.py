@@ -2,7 +2,10 @@
 
 Periodic eval (:func:`evaluate`) sums the jitted eval step over one padded pass of an
 eval pipeline: ``accuracy`` and ``cross_entropy`` (test CE, ITRA Table 1), each test
-example counted once (the padding rows of the last batch are masked out).
+example counted once (the padding rows of the last batch are masked out). When
+``config.best_metric`` is a ``retrieval/*`` key, the periodic eval (:func:`periodic`) is
+:func:`evaluate_retrieval` instead: the same two metrics from the predict step's logits,
+plus the retrieval metrics below, so that checkpoints can be kept by them.
 
 The final evaluation (:func:`final_metrics`) collects logits and the 'features'
 intermediate of the test set and of (up to ``max_train_examples``) training examples in
@@ -17,6 +20,12 @@ eval mode, then reports with :mod:`disc_jax.metrics`:
 * ``nearest_centroid_accuracy/train`` -- test features against the class means of the
   training features -- and ``nearest_centroid_accuracy/<term>`` against each learned set
   of centers/centroids (intra-class variance paper, Tables 1-2);
+* with ``config.final_eval.retrieval``: ``retrieval/{precision_at_1, r_precision,
+  map_at_r, knn_accuracy}`` (:func:`disc_jax.metrics.retrieval_metrics`, Euclidean, k-NN
+  vote over ``retrieval_k`` neighbours) of the test features as queries against the first
+  ``max_train_examples`` training features as references, and ``clustering/{nmi, ami}``
+  (:func:`disc_jax.metrics.clustering_metrics`: k-means of the test features, k = the
+  number of test classes, seed 0);
 * 2-D scatter plots of the train and test features (PCA above 2-D), ``features_*.png``.
 
 Extra datasets (``config.final_eval.extra_datasets``): the Gini paper's cross-domain
@@ -44,6 +53,11 @@ from disc_jax import plots
 from disc_jax.data.source import source_labels
 
 PER_CLASS_MAX_CLASSES = 100
+RETRIEVAL_KEYS = tuple(f"retrieval/{m}" for m in ("precision_at_1", "r_precision", "map_at_r",
+                                                   "knn_accuracy"))
+CLUSTERING_KEYS = ("clustering/nmi", "clustering/ami")
+# What a periodic eval can report, so what config.best_metric may name (retrieval/*: on demand).
+PERIODIC_KEYS = ("accuracy", "cross_entropy", *RETRIEVAL_KEYS)
 
 
 def intra_class_std_metrics(features: np.ndarray, labels: np.ndarray, num_classes: int,
@@ -76,6 +90,38 @@ def evaluate(eval_step: Callable, shard: Callable, state, pipeline) -> dict[str,
           "count": totals["count"]}
 
 
+def retrieval_scores(test_x: np.ndarray, test_y: np.ndarray, train_x: np.ndarray,
+                     train_y: np.ndarray, *, k: int, max_references: int) -> dict[str, float]:
+  """``retrieval/*`` of the test features against the first ``max_references`` training ones."""
+  m = metrics_lib.retrieval_metrics(test_x, test_y, train_x[:max_references],
+                                    train_y[:max_references], k=k)
+  return {f"retrieval/{name}": value for name, value in m.items()}
+
+
+def evaluate_retrieval(predict_step: Callable, shard: Callable, state, pipeline, *,
+                       train_pipeline, max_train_examples: int, k: int) -> dict[str, float]:
+  """:func:`evaluate`'s keys (from the predict step's logits) and :func:`retrieval_scores`."""
+  test = collect(predict_step, shard, state, pipeline)
+  train = collect(predict_step, shard, state, train_pipeline, max_train_examples)
+  return {**test.result(), **retrieval_scores(*test.features(), *train.features(), k=k,
+                                              max_references=max_train_examples)}
+
+
+def periodic(config, run) -> Callable[[object], dict[str, float]]:
+  """``state -> metrics``: the periodic eval of ``run`` (a built run) on its eval split.
+
+  :func:`evaluate`, unless ``config.best_metric`` is a ``retrieval/*`` key: then
+  :func:`evaluate_retrieval` against ``run``'s training split in eval mode.
+  """
+  if config.best_metric in RETRIEVAL_KEYS:
+    return lambda state: evaluate_retrieval(
+        run.predict_step, run.shard, state, run.eval_pipeline,
+        train_pipeline=run.train_eval_pipeline,
+        max_train_examples=config.final_eval.max_train_examples,
+        k=config.final_eval.retrieval_k)
+  return lambda state: evaluate(run.eval_step, run.shard, state, run.eval_pipeline)
+
+
 def collect(predict_step: Callable, shard: Callable, state, pipeline,
             max_examples: int | None = None) -> metrics_lib.EvalAccumulator:
   """Runs the predict step over an eval pipeline; returns the accumulator with the features."""
@@ -98,11 +144,12 @@ def collect(predict_step: Callable, shard: Callable, state, pipeline,
 def final_metrics(predict_step: Callable, shard: Callable, state, *, train_pipeline,
                   test_pipeline, centers: Mapping[str, np.ndarray], num_classes: int,
                   max_train_examples: int, plot_dir: str | pathlib.Path | None, title: str = "",
-                  class_names: Sequence[str] | None = None
-                  ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+                  class_names: Sequence[str] | None = None, retrieval: bool = False,
+                  retrieval_k: int = 10) -> tuple[dict[str, float], dict[str, np.ndarray]]:
   """The final metrics (module docstring) and the collected feature arrays.
 
-  ``centers``: the run's learned centers/centroids by term label.
+  ``centers``: the run's learned centers/centroids by term label; ``retrieval``: add the
+  ``retrieval/*`` (k-NN vote over ``retrieval_k``) and ``clustering/*`` keys.
   """
   test = collect(predict_step, shard, state, test_pipeline)
   train = collect(predict_step, shard, state, train_pipeline, max_train_examples)
@@ -115,6 +162,11 @@ def final_metrics(predict_step: Callable, shard: Callable, state, *, train_pipel
   out.update(intra_class_std_metrics(test_x, test_y, num_classes))
   out.update(intra_class_std_metrics(train_x, train_y, num_classes, prefix="train/"))
   out["train/accuracy"] = train.result()["accuracy"]
+  if retrieval:
+    out.update(retrieval_scores(test_x, test_y, train_x, train_y, k=retrieval_k,
+                                max_references=max_train_examples))
+    out.update({f"clustering/{name}": value
+                for name, value in metrics_lib.clustering_metrics(test_x, test_y).items()})
   arrays = {"train_features": train_x, "train_labels": train_y, "test_features": test_x,
             "test_labels": test_y}
   if plot_dir is not None:

@@ -219,6 +219,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       cb(done, state, m)
     return m
 
+  periodic_eval = evaluate.periodic(config, run)   # + retrieval/* if best_metric names one
   with ckpt_lib.SignalGuard() as guard:
     batches = run.train_pipeline.batches(start_step=start)   # grain: prefetched
     try:
@@ -237,7 +238,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
         pending = None
         evaluated = None
         if do_eval:
-          evaluated = evaluate.evaluate(run.eval_step, run.shard, state, run.eval_pipeline)
+          evaluated = periodic_eval(state)
           logger.write(done, evaluated, split="eval")
           logger.message(f"step {done} (epoch {done / spe:.2f}): eval accuracy "
                          f"{evaluated['accuracy']:.4f}, "
@@ -268,7 +269,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       test_pipeline=run.eval_pipeline, centers=objective.learned_centers(config, state.loss_params),
       num_classes=run.num_classes, max_train_examples=config.final_eval.max_train_examples,
       plot_dir=workdir if (config.final_eval.plot and lead) else None, title=title,
-      class_names=class_names)
+      class_names=class_names, retrieval=config.final_eval.retrieval,
+      retrieval_k=config.final_eval.retrieval_k)
   for prefix, pipeline in run.extra_pipelines.items():
     result = evaluate.evaluate(run.eval_step, run.shard, state, pipeline)
     final.update({f"{prefix}/accuracy": result["accuracy"],
