@@ -21,6 +21,7 @@ each run is a complete config of its own. ``experiments.train`` and
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,34 +51,34 @@ def parse_run(arg: str | None) -> str | None:
 def with_fields(config: ml_collections.ConfigDict, fields: Mapping[str, Any]
                 ) -> ml_collections.ConfigDict:
   """A copy of ``config`` with ``fields`` set: sections merged key by key, while ``kwargs``
-  dicts and lists are replaced whole.
+  dicts and lists are replaced whole (list entries become ConfigDicts). The copy keeps the
+  fields' types, so ``--config.x=y`` overrides still work on it.
 
   >>> with_fields(get_config(), {"optimizer": {"learning_rate": 0.1}}).optimizer.name
   'adam'
   """
-  out = to_plain(config)
+  out = copy.deepcopy(config)
 
-  def merge(dst: dict, src: Mapping[str, Any]) -> None:
+  def merge(dst: ml_collections.ConfigDict, src: Mapping[str, Any]) -> None:
     for key, value in src.items():
-      if isinstance(value, Mapping) and key != "kwargs" and isinstance(dst.get(key), dict):
+      if (isinstance(value, (Mapping, ml_collections.ConfigDict)) and key != "kwargs"
+          and isinstance(dst.get(key), ml_collections.ConfigDict)):
         merge(dst[key], value)
+      elif isinstance(value, (list, tuple)):
+        dst[key] = type(value)(ml_collections.ConfigDict(to_plain(e)) if isinstance(
+            e, (Mapping, ml_collections.ConfigDict)) else e for e in value)
+      elif isinstance(value, (Mapping, ml_collections.ConfigDict)):
+        dst[key] = ml_collections.ConfigDict(to_plain(value))
       else:
-        dst[key] = to_plain(value)
+        dst[key] = value
 
-  merge(out, to_plain(fields))
-  # Entries of lists (aux_losses, extra_datasets) as ConfigDicts too, like the base config's.
-  def entries(v):
-    return type(v)(ml_collections.ConfigDict(e) if isinstance(e, dict) else e for e in v)
-
-  out["aux_losses"] = entries(out["aux_losses"])
-  out["final_eval"]["extra_datasets"] = entries(out["final_eval"]["extra_datasets"])
-  return ml_collections.ConfigDict(out)
+  merge(out, fields)
+  return out
 
 
 def run_variant(config: ml_collections.ConfigDict, runs: Mapping[str, Mapping[str, Any]],
                 arg: str | None) -> ml_collections.ConfigDict:
   """``config`` with the fields of the run ``arg`` names (``'run=<name>'``; None: the first)."""
-  runs = to_plain(runs)
   name = parse_run(arg) or next(iter(runs))
   if name not in runs:
     raise ValueError(f"unknown run {name!r}; this config's runs are {list(runs)}")
@@ -91,9 +92,8 @@ def variants(table_config) -> Any:
   def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config = table_config()
     runs = to_plain(config.runs)
-    plain = to_plain(config)
-    del plain["runs"]
-    return run_variant(ml_collections.ConfigDict(plain), runs, arg)
+    del config["runs"]
+    return run_variant(config, runs, arg)
 
   return get_config
 

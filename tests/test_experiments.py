@@ -245,3 +245,14 @@ def test_exit_on_stop_turns_stops_into_exit_codes(capsys):
   assert info.value.code == 1 and "stopped: loss/gini is nan" in capsys.readouterr().err
   with pytest.raises(KeyError), exit_on_stop():   # anything else is a bug: not swallowed
     raise KeyError("x")
+
+
+def test_run_variants_keep_field_types_for_command_line_overrides():
+  # --config.dataset.manual_dir=... needs the placeholder's type (str) on every run's config.
+  from ml_collections.config_flags import config_path  # noqa: PLC0415
+
+  from configs import default  # noqa: PLC0415
+  config = default.get_config("run=sigma2r")
+  assert config_path.get_type("dataset.manual_dir", config) is str
+  config_path.set_value("dataset.manual_dir", config, "/data")
+  assert config.dataset.manual_dir == "/data"
