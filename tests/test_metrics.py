@@ -287,9 +287,8 @@ def test_accumulator_over_padded_batches_equals_full_set(data):
   assert 0.0 <= summary["nearest_centroid_accuracy/train"] <= 1.0
 
 
-def test_accumulator_takes_batch_sharded_arrays(data):
+def test_accumulator_takes_batch_sharded_arrays(data, mesh):
   x, y, k = data
-  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
   rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
   logits = np.random.default_rng(4).normal(size=(len(x), k)).astype(np.float32)
   mask = (np.arange(len(x)) < 60).astype(np.float32)

@@ -10,7 +10,7 @@ from disc_jax import models
 
 
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
-def test_data_parallel_matches_single_device(train, build):
+def test_data_parallel_matches_single_device(train, build, mesh):
   if jax.device_count() < 8:
     pytest.skip("needs 8 devices (tests/conftest.py sets 8 fake CPU devices)")
   _, variables, apply = build("embedding_cnn", (2, 28, 28, 1))  # jitted apply_with_features
@@ -18,7 +18,6 @@ def test_data_parallel_matches_single_device(train, build):
   step = lambda v, x: apply(v, x, train=train)
   ref = step(variables, x)
 
-  mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
   xs = jax.device_put(x, NamedSharding(mesh, P("data")))
   vs = jax.device_put(variables, NamedSharding(mesh, P()))
   assert len(xs.sharding.device_set) == 8 and xs.addressable_shards[0].data.shape[0] == 2
