@@ -216,3 +216,22 @@ def test_best_checkpoint_kept_by_retrieval_map_at_r(tiny, tmp_path):
   assert final["retrieval/map_at_r"] == pytest.approx(scores[4], rel=1e-6)
   assert final["accuracy"] == pytest.approx(evals[4]["accuracy"])
   assert {"clustering/nmi", "clustering/ami"} <= set(final)
+
+
+def test_eval_of_a_ragged_split_counts_every_example_once(tiny):
+  """The real pipeline and jitted eval step: 100 test examples in batches of 32 (4 padded
+  rows in the last batch) are counted once each, on 8 devices, in the periodic and the
+  final evaluation."""
+  from disc_jax.train import build  # noqa: PLC0415
+  config = tiny(examples=100)
+  config.eval_batch_size = 32
+  run = build(config)
+  assert len(run.eval_pipeline.source) == 100 and run.eval_pipeline.steps_per_epoch == 4
+  state = run.init()
+  got = evaluate.evaluate(run.eval_step, run.shard, state, run.eval_pipeline)
+  assert got["count"] == 100
+  _, arrays = evaluate.final_metrics(
+      run.predict_step, run.shard, state, train_pipeline=run.train_eval_pipeline,
+      test_pipeline=run.eval_pipeline, centers={}, num_classes=run.num_classes,
+      max_train_examples=10_000, plot_dir=None)
+  assert len(arrays["test_labels"]) == 100 and len(arrays["train_labels"]) == 100
