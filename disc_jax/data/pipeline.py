@@ -1,4 +1,4 @@
-"""The input pipeline: Source -> fixed-size, normalised numpy batches (see CONTRACT.md).
+"""The input pipeline: Source -> fixed-size, normalised numpy batches.
 
 Train mode (``train=True``) is an infinite stream over epochs. The batch of global step
 ``s`` is a pure function of (seed, s): its indices come from the sampler's permutation of

@@ -1,6 +1,6 @@
 """The Source protocol every dataset implements, and an in-memory numpy Source.
 
-A *Source* is a random-access, finite dataset split (see .notes/CONTRACT.md):
+A *Source* is a random-access, finite dataset split:
 
 * ``len(src)`` -- the number of examples;
 * ``src.get_batch(indices)`` -- ``{'image': uint8 [n, H, W, C], 'label': int32 [n]}``

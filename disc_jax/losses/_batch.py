@@ -106,20 +106,6 @@ def class_sums(values: jax.Array, labels: jax.Array, num_classes: int, *,
   return psum(sums, axis_name)
 
 
-def class_means(values: jax.Array, labels: jax.Array, num_classes: int, *,
-                axis_name: AxisName = None, where: jax.Array | None = None
-                ) -> tuple[jax.Array, jax.Array]:
-  """Per-class means [num_classes, ...] and counts [num_classes] of the global batch.
-
-  A class absent from the batch has a mean of 0 (and a count of 0).
-  """
-  sums = class_sums(values, labels, num_classes, axis_name=axis_name, where=where)
-  counts = class_counts(labels, num_classes, axis_name=axis_name, dtype=values.dtype,
-                        where=where)
-  denom = jnp.maximum(counts, 1).reshape((-1,) + (1,) * (sums.ndim - 1))
-  return sums / denom, counts
-
-
 def batch_mean(per_sample: jax.Array, *, where: jax.Array | None = None,
                axis_name: AxisName = None) -> jax.Array:
   """Mean of per-sample values [B] over the global batch (only rows where ``where``).

@@ -3,7 +3,6 @@
 >>> from disc_jax import models
 >>> model = models.get_model('resnet18', num_classes=10, stem='cifar')
 """
-from disc_jax.models.centroid import CentroidLayer
 from disc_jax.models.cvt import CvT
 from disc_jax.models.embedding_cnn import EmbeddingCNN, l2_normalize
 from disc_jax.models.lenet import LeNet5, LeNetPP, PReLU
@@ -22,6 +21,6 @@ from disc_jax.models.vgg import VGG
 
 __all__ = [
     "FEATURES", "LAST_CONV", "MODEL_NAMES", "get_model", "apply_with_features",
-    "init_variables", "model_kwargs", "CentroidLayer", "CvT", "EmbeddingCNN", "LeNet5",
+    "init_variables", "model_kwargs", "CvT", "EmbeddingCNN", "LeNet5",
     "LeNetPP", "MobileNetV2", "PReLU", "ResNet", "VGG", "l2_normalize",
 ]

@@ -20,7 +20,8 @@ The bottleneck is linear so the embedding can occupy the whole plane (as the pap
 plots do); with ``normalize=True`` it is projected on the unit sphere (the face-descriptor
 variant of Sec. 3.2: "embedded vectors are normalized ... to get the unit length").
 'features' is the (normalised) embedding, the input of 'head' and of the intra-class
-variance loss Eq. (5) with the centroids of ``CentroidLayer``; 'last_conv' is the last
+variance loss Eq. (5) (its learned centroids are loss parameters of the train state,
+trained like any weight: the paper's "Hadamard layer"); 'last_conv' is the last
 stage's last conv ReLU output before its pool ([B, 14, 14, widths[-1]] at 28x28 with two
 stages).
 

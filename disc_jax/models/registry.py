@@ -46,7 +46,7 @@ Gini paper uses it). tests/models/test_model_shapes.py checks every row.
 
 Details, layer choices and CIFAR-variant parameter counts are in each module: ``lenet``,
 ``embedding_cnn``, ``resnet``, ``vgg``, ``mobilenet``, ``cvt``; the centroids of the
-intra-class variance loss are ``centroid.CentroidLayer``.
+intra-class variance loss are loss parameters (``disc_jax.train.objective``).
 
 Batch norm: running statistics in ``'batch_stats'``, updated in train mode with momentum
 0.9 (new = 0.9 old + 0.1 batch, PyTorch's momentum=0.1), used unchanged in eval mode.

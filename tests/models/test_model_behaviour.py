@@ -1,5 +1,5 @@
 """Executed behaviour of the backbones: head/features, ResNet-17, batch norm, dropout, jit,
-the registry's errors, ``CentroidLayer`` and the helpers."""
+the registry's errors and the helpers."""
 from __future__ import annotations
 
 import flax.linen as nn
@@ -181,21 +181,3 @@ def test_cvt_width_must_divide_heads(key):
   model = models.CvT(num_classes=C, embed_dims=(32, 128, 256))
   with pytest.raises(ValueError, match="256 is not divisible by its 6 heads"):
     jax.eval_shape(lambda r: models.init_variables(model, r, (2, 32, 32, 3)), key(0))
-
-
-def test_centroid_layer_is_a_trainable_param(key):
-  layer = models.CentroidLayer(num_classes=3, dim=2)
-  params = layer.init(key(0))
-  c = params["params"]["centroids"]
-  assert c.shape == (3, 2) and c.dtype == jnp.float32
-  np.testing.assert_array_equal(layer.apply(params), c)
-  np.testing.assert_array_equal(layer.apply(params, jnp.ones((3, 2))), c)   # H(1, C) = C
-  np.testing.assert_array_equal(layer.apply(params, 2.0 * jnp.ones((3, 2))), 2 * c)
-  # Intra-class variance loss (paper Eq. 5): only the rows of present classes get gradient.
-  x, y = jnp.array([[1.0, 2.0], [3.0, 4.0]]), jnp.array([0, 2])
-  loss = lambda p: jnp.mean(jnp.sum((x - layer.apply(p)[y]) ** 2, axis=1))
-  g = np.asarray(jax.grad(loss)(params)["params"]["centroids"])
-  np.testing.assert_allclose(g[[0, 2]], -(np.asarray(x) - np.asarray(c)[[0, 2]]), rtol=1e-6)
-  np.testing.assert_array_equal(g[1], 0.0)
-  with pytest.raises(ValueError, match="dim must be a positive int"):
-    models.CentroidLayer(num_classes=3, dim=0).init(key(0))
