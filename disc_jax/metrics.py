@@ -1,4 +1,4 @@
-"""Evaluation metrics on logits and features (issue 5, "Evaluation").
+"""Evaluation metrics on logits and features.
 
 Pure ``jax.numpy`` functions (``num_classes`` static, so they run under ``jit``) plus
 :class:`EvalAccumulator`, which sums accuracy/cross-entropy over padded eval batches on

@@ -1,4 +1,4 @@
-r"""Benchmarks: what each loss costs, how it scales, and disc_jax vs PyTorch (issue 7).
+r"""Benchmarks: what each loss costs, how it scales, and disc_jax vs PyTorch.
 
   python -m experiments.benchmark                        # overhead, scaling, torch (CPU)
   python -m experiments.benchmark --sections overhead --rounds 3

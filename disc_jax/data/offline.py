@@ -9,12 +9,12 @@ TFDS ``data_dir``. From then on the ordinary TFDS path reads it, e.g.
 ``tfds.data_source('disc_jax_fashion_mnist', split='train', data_dir=...)``, in any
 process, without this module and without TensorFlow.
 
-Route chosen, and why (TFDS 4.9.10, measured in /work/shared/TOOLCHAIN.md):
+Route chosen, and why (TFDS 4.9.10):
 
 * The stock ``mnist``/``fashion_mnist``/``kmnist`` builders do accept the original files
   through ``DownloadConfig(manual_dir=...)``, but their gzip extraction and PNG encoding
   import TensorFlow (1.4 GB). Making TF a training requirement for three 50 MB datasets
-  is the heavy route; the issue asks for the lightest robust one.
+  is the heavy route; the lightest robust one is wanted.
 * Parsing the files with numpy and handing arrays to the pipeline would skip TFDS
   entirely (no ``dataset_info``, no shared ``data_dir`` layout).
 * So: one small ``GeneratorBasedBuilder`` per dataset (:class:`DiscJaxMnist`,
