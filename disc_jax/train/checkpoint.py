@@ -10,7 +10,8 @@ done, so the data pipeline resumes with ``Pipeline.batches(start_step=step)``.
 Kept: the latest ``keep`` checkpoints plus the best one by ``best_metric``
 (``orbax`` preservation policies ``LatestN`` + ``BestN``). Orbax writes each
 checkpoint to a temporary folder and renames it when complete, so a run killed in
-the middle of a save leaves the previous checkpoint intact.
+the middle of a save leaves the previous checkpoint intact; a step whose state does not
+read back is moved aside (``<step>.corrupt``) and the previous one restored.
 
 :class:`SignalGuard` turns SIGTERM/SIGINT into a flag the loop polls after every
 step; the loop then saves and raises :class:`Interrupted`.
@@ -122,11 +123,13 @@ class Checkpointer:
               f"the checkpoint {self.directory / str(s)} does not read back ({type(e).__name__}: "
               f"{str(e)[:300]}) and no earlier step does; delete {self.directory} to start "
               "from scratch, or restore that folder from a backup") from e
-        logging.warning("checkpoint %s does not read back (%s: %s); moved it to %s.corrupt "
-                        "and resuming from the previous step", self.directory / str(s),
-                        type(e).__name__, str(e)[:200], self.directory / str(s))
+        aside = next(self.directory / f"{s}.corrupt{i or ''}" for i in range(1000)
+                     if not (self.directory / f"{s}.corrupt{i or ''}").exists())
+        logging.warning("checkpoint %s does not read back (%s: %s); moved it to %s and "
+                        "resuming from the previous step", self.directory / str(s),
+                        type(e).__name__, str(e)[:200], aside)
         if jax.process_index() == 0:
-          os.replace(self.directory / str(s), self.directory / f"{s}.corrupt")
+          os.replace(self.directory / str(s), aside)
         if jax.process_count() > 1:
           from jax.experimental import multihost_utils  # noqa: PLC0415
           multihost_utils.sync_global_devices(f"disc_jax corrupt checkpoint {s}")
