@@ -30,7 +30,7 @@ import ml_collections
 
 from disc_jax.train.logging import median_step_seconds
 from disc_jax.train.workdir import (  # noqa: F401 - re-exported
-    CONFIG_JSON, IGNORED_KEYS, config_differences, flat_items, json_plain)
+    CONFIG_JSON, IGNORED_KEYS, ConfigMismatch, config_differences, flat_items, json_plain)
 
 FINAL_METRICS = "final_metrics.json"
 
@@ -52,7 +52,7 @@ def _check_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> 
     return
   diff = config_differences(json.loads(path.read_text()), config)
   if diff:
-    raise ValueError(
+    raise ConfigMismatch(
         f"{workdir} holds a run of a different config (differs in {diff[:8]}"
         f"{' ...' if len(diff) > 8 else ''}); pass another sweep directory or delete that "
         "workdir to start it again")

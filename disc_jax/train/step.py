@@ -46,16 +46,20 @@ DATA_AXIS = "data"
 _DISTRIBUTED_READY = False
 
 
+class DistributedSetupError(RuntimeError):
+  """``config.distributed`` is set but no cluster could be joined; the message says how."""
+
+
 def initialize_distributed(config) -> None:
   """``jax.distributed.initialize()`` once per process when ``config.distributed``
   (before anything touches the XLA backend); without a cluster environment it raises a
-  RuntimeError saying how to launch one."""
+  :class:`DistributedSetupError` saying how to launch one."""
   global _DISTRIBUTED_READY
   if config.distributed and not _DISTRIBUTED_READY:
     try:
       jax.distributed.initialize()
     except (ValueError, RuntimeError) as e:
-      raise RuntimeError(
+      raise DistributedSetupError(
           f"config.distributed=True but JAX found no cluster to join ({e}). Launch one "
           "process per host through the cluster's launcher (a Cloud TPU VM slice with "
           "--worker=all, Slurm srun, ...; README 'Multi-host runs'), or drop "
