@@ -19,8 +19,11 @@ Per step the host dispatches step s and then reads the metrics of step s-1 (so t
 never waits for the host); at every eval/checkpoint/epoch boundary it reads the current
 metrics first, so a non-finite loss, gradient or updated state stops the run with a
 ``FloatingPointError`` naming the terms and the checkpoint to go on from before anything
-is saved: no checkpoint holds a non-finite value. SIGTERM/SIGINT save a
-checkpoint at the next step and raise :class:`~.checkpoint.Interrupted`.
+is saved: no checkpoint holds a non-finite value. SIGTERM/SIGINT save a checkpoint at the
+next step and raise :class:`~.checkpoint.Interrupted`; in a multi-process run each
+process's signal flag is an input of the step (``batch['stop']``, reduced to its max), so
+every process reads the same flag from the same step's metrics and all stop, save and
+raise at the same step, also when only one of them was signalled.
 """
 
 from __future__ import annotations
@@ -189,10 +192,13 @@ def _train(config, workdir: pathlib.Path, changed: dict, lead: bool,
   # steady state. The first step (compile) has no predecessor and is not in it.
   step_seconds: list[float] = []
   last_seen: float | None = None
+  multi = jax.process_count() > 1
+  agreed = 0   # multi-process: the signal all processes agreed on (read from the step)
 
   def process(done: int, device_metrics) -> dict[str, float]:
-    nonlocal last_seen
+    nonlocal last_seen, agreed
     m = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+    agreed = agreed or int(m.pop("stop", 0))
     now = time.perf_counter()
     if last_seen is not None:
       step_seconds.append(now - last_seen)
@@ -211,18 +217,22 @@ def _train(config, workdir: pathlib.Path, changed: dict, lead: bool,
 
   periodic_eval = evaluate.periodic(config, run)   # + retrieval/* if best_metric names one
   with ckpt_lib.SignalGuard() as guard:
+    stop = lambda: agreed if multi else guard.signum  # noqa: E731
     batches = run.train_pipeline.batches(start_step=start)   # grain: prefetched
     try:
       pending = None
       for step in range(start, total):
-        state, metrics = run.train_step(state, run.shard(next(batches)))
+        batch = next(batches)
+        if multi:   # this process's signal rides with its rows; the step takes the max
+          batch = {**batch, "stop": np.full(len(batch["label"]), guard.signum or 0, np.int32)}
+        state, metrics = run.train_step(state, run.shard(batch))
         done = step + 1
         if pending is not None:
           process(*pending)
         pending = (done, metrics)
         do_eval = done % eval_every == 0 or done == total
         do_ckpt = (ckpt_every and done % ckpt_every == 0) or done == total or do_eval
-        if not (done % spe == 0 or do_eval or do_ckpt or guard.requested or callbacks):
+        if not (done % spe == 0 or do_eval or do_ckpt or stop() or callbacks):
           continue
         process(*pending)
         pending = None
@@ -233,13 +243,13 @@ def _train(config, workdir: pathlib.Path, changed: dict, lead: bool,
           logger.message(f"step {done} (epoch {done / spe:.2f}): eval accuracy "
                          f"{evaluated['accuracy']:.4f}, "
                          f"cross-entropy {evaluated['cross_entropy']:.4f}")
-        if do_ckpt or guard.requested:
+        if do_ckpt or stop():
           meta["train_time_s"] = time_before + time.time() - t0
           checkpointer.save(done, state, meta=meta,
                             metrics=evaluated if do_eval and config.best_metric else None)
-        if guard.requested:
+        if stop():
           checkpointer.wait()
-          raise ckpt_lib.Interrupted(guard.signum, done)
+          raise ckpt_lib.Interrupted(stop(), done)
       if pending is not None:
         process(*pending)
     except BaseException:

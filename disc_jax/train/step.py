@@ -166,6 +166,8 @@ def make_train_step(config, model, tx: optax.GradientTransformation, schedule: o
         "update_norm": optax.tree.norm(deltas),
         "lr": learning_rate(schedule, state.step, state.opt_state),
     }
+    if "stop" in batch:   # multi-process: every process's signal flag, agreed on
+      metrics["stop"] = jnp.max(batch["stop"])
     new_state = state.replace(step=state.step + 1, params=new["params"],
                               batch_stats=updates.get("batch_stats", state.batch_stats),
                               loss_params=loss_params, opt_state=opt_state)
