@@ -175,8 +175,7 @@ def _train(config, workdir: pathlib.Path, changed: dict, lead: bool,
   start = int(state.step)
   if lead:
     workdir_lib.record_config(workdir, config, changed, start)
-    if restored is not None:
-      workdir_lib.trim_metrics(workdir, start)
+    workdir_lib.trim_metrics(workdir, start)   # rows of steps this run will do again
   logger = MetricLogger(workdir, total_steps=total, initial_step=start, enabled=lead,
                         progress=progress)
   if restored is not None:

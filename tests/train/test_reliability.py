@@ -53,6 +53,12 @@ def test_an_update_to_nonfinite_params_stops_before_its_checkpoint(tiny, tmp_pat
   assert _rows(tmp_path / "w", "train")[-1]["loss"] != "nan"   # the loss itself was finite
   assert not (tmp_path / "w" / "checkpoints").exists() or _steps(tmp_path / "w") == []
   assert not (tmp_path / "w" / ".lock").exists()                # released on the exception
+  # Nothing was checkpointed, so another config may start afresh there; the failed rows go.
+  config.optimizer = optimizer("sgd", 0.01)
+  config.num_epochs = 1
+  train_and_evaluate(config, tmp_path / "w", progress=False)
+  assert [r["step"] for r in _rows(tmp_path / "w", "train")] == list(range(1, 9))
+  assert json.loads((tmp_path / "w" / "config.json").read_text())["optimizer"]["name"] == "sgd"
 
 
 def test_the_last_finite_checkpoint_is_kept_and_named(tiny, tmp_path):
