@@ -74,8 +74,16 @@ class Checkpointer:
         best_fn=(lambda m: float(m[best_metric])) if best_metric else None,
         best_mode=best_mode, keep_checkpoints_without_metrics=False,
         create=True, enable_async_checkpointing=True)
-    self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                          item_names=(STATE_ITEM, _META))
+    try:
+      self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                            item_names=(STATE_ITEM, _META))
+    except (ValueError, OSError) as e:   # a step's metadata or metrics file is damaged
+      steps = sorted(int(p.name) for p in self.directory.iterdir() if p.name.isdigit())
+      raise CorruptCheckpoint(
+          f"the checkpoints in {self.directory} do not read back ({type(e).__name__}: "
+          f"{str(e)[:200]}); move the damaged step folder aside (steps: {steps}; most likely "
+          f"the latest, {self.directory / str(steps[-1]) if steps else '-'}) and run again, "
+          f"or delete {self.directory} to start from scratch") from e
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()

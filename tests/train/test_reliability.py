@@ -16,6 +16,7 @@ import pytest
 
 from disc_jax.train import Checkpointer, aux_loss, build, optimizer, train_and_evaluate
 from disc_jax.train import workdir as workdir_lib
+from disc_jax.train.checkpoint import CorruptCheckpoint
 from disc_jax.train.step import all_finite
 
 
@@ -42,6 +43,7 @@ def test_all_finite_allows_infinite_scalar_bookkeeping_only_when_asked():
   assert not bool(all_finite({"nu": np.array([1.0, np.inf])}, scalars_may_be_inf=True))
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast")   # the lr 1e300
 def test_an_update_to_nonfinite_params_stops_before_its_checkpoint(tiny, tmp_path):
   config = tiny()
   config.optimizer = optimizer("sgd", 1e300)   # inf in float32: the first update is inf/nan
@@ -190,7 +192,14 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_step(tiny, tmp_p
     if path.name.isdigit():
       _damage(path)
   ckpt = Checkpointer(work / "checkpoints")
-  with pytest.raises(Exception, match="does not read back .* and no earlier step does"):
+  with pytest.raises(CorruptCheckpoint, match="does not read back .* and no earlier step does"):
     ckpt.restore(like)
   ckpt.close()
+  # A damaged metadata file fails already when the checkpoints are opened: named too.
+  assert _steps(work) == [4]                   # 8 was moved aside again
+  (work / "checkpoints" / "8.corrupt").rename(work / "checkpoints" / "8")
+  (work / "checkpoints" / "8" / "metrics" / "metrics").write_text("{garbage")
+  with pytest.raises(CorruptCheckpoint, match=rf"checkpoints in {work / 'checkpoints'} do not "
+                     rf"read back .* most likely the latest, {work / 'checkpoints' / '8'}"):
+    Checkpointer(work / "checkpoints")
   jax.clear_caches()
