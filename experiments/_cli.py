@@ -106,9 +106,10 @@ def exit_on_stop(workdir: str | pathlib.Path | None = None) -> Iterator[None]:
     sys.exit(128 + e.signum)
   except (Stopped, KeyboardInterrupt) as e:
     signum = getattr(e, "signum", signal.SIGINT)
-    print(f"stopped by {signal.Signals(signum).name} outside the training loop (start-up or "
-          "final evaluation): nothing after the latest checkpoint was lost; run the same "
-          "command again to resume", file=sys.stderr)
+    print(f"stopped by {signal.Signals(signum).name} outside the training loop's own stop "
+          "(start-up, final evaluation, or a second signal during a save): nothing after the "
+          "latest complete checkpoint was lost; run the same command again to resume",
+          file=sys.stderr)
     sys.exit(128 + signum)
   except FloatingPointError as e:
     print(f"stopped: {e}", file=sys.stderr)

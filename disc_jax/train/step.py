@@ -17,7 +17,8 @@
    entry of the updated state (params, batch statistics, loss params, optimizer state;
    its scalar bookkeeping need only not be NaN),
    so a state the loop would checkpoint is never non-finite (:func:`nonfinite_message`
-   says which).
+   says which); multi-process runs add ``stop``, the max of ``batch['stop']`` (each
+   process's pending signal number), so every process reads the same stop request.
 
 Parallelism: the batch is sharded over the mesh axis ``'data'`` (``P('data')``) and the
 state is replicated (``P()``). The losses see the GLOBAL batch -- GSPMD inserts the

@@ -3,10 +3,12 @@
 :func:`claim` (used by :func:`~disc_jax.train.loop.train_and_evaluate` around the whole run)
 
 * takes ``<workdir>/.lock`` (JSON: host, pid, since), created with ``O_CREAT | O_EXCL``.
-  A second run on a locked workdir raises :class:`WorkdirLocked` naming the holder; a
-  lock left by a dead process of this host is taken over with a warning; the lock is
-  removed when the run ends, also on an exception. Only process 0 of a multi-process
-  run takes it (the others share that run).
+  A second run on a locked workdir raises :class:`WorkdirLocked` naming the holder. The
+  holder touches the file every :data:`HEARTBEAT_S`; a lock left by a dead process of
+  this host, or not touched for :data:`STALE_S` (a holder on another host that was
+  killed), is taken over with a warning. The lock is removed when the run ends, also on
+  an exception. Only process 0 of a multi-process run takes it (the others share that
+  run).
 * on a workdir that holds checkpoints and a ``config.json``, compares the two configs
   (:func:`config_differences`) and raises :class:`ConfigMismatch` when they differ in a
   field that changes results. Safe to change on resume (:data:`RESUME_KEYS`): the
@@ -31,6 +33,8 @@ import logging
 import os
 import pathlib
 import socket
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -47,6 +51,8 @@ IGNORED_KEYS = ("log_every", "checkpoint_every", "keep_checkpoints", "eval_every
                 "final_eval.plot")
 # Also safe to change when resuming: train longer (or shorter).
 RESUME_KEYS = IGNORED_KEYS + ("num_epochs", "num_steps")
+HEARTBEAT_S = 60.0    # the holder touches the lock this often
+STALE_S = 600.0       # a lock untouched this long is stale, whichever host holds it
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +163,7 @@ class WorkdirLock:
   def __init__(self, workdir: str | os.PathLike):
     self.path = pathlib.Path(workdir) / LOCK
     self.held = False
+    self._stop = threading.Event()
 
   def acquire(self) -> None:
     me = {"host": socket.gethostname(), "pid": os.getpid(),
@@ -166,10 +173,14 @@ class WorkdirLock:
         fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
       except FileExistsError:
         holder = self._holder()
-        if (holder.get("host") == me["host"] and isinstance(holder.get("pid"), int)
-            and not _alive(holder["pid"])):
-          log.warning("taking over the stale lock %s of process %s (no longer running) "
-                      "since %s", self.path, holder["pid"], holder.get("since"))
+        dead = (holder.get("host") == me["host"] and isinstance(holder.get("pid"), int)
+                and not _alive(holder["pid"]))
+        silent = time.time() - self._touched() > STALE_S
+        if dead or silent:
+          log.warning("taking over the stale lock %s of process %s on %s (%s) since %s",
+                      self.path, holder.get("pid"), holder.get("host"),
+                      "no longer running" if dead else f"untouched for over {STALE_S:.0f} s",
+                      holder.get("since"))
           self.path.unlink(missing_ok=True)
           continue
         raise WorkdirLocked(
@@ -179,8 +190,20 @@ class WorkdirLock:
       with os.fdopen(fd, "w") as f:
         json.dump(me, f)
       self.held = True
+      threading.Thread(target=self._heartbeat, daemon=True, name="workdir-lock").start()
       return
     raise WorkdirLocked(f"could not take the lock {self.path}; delete it if no run uses it")
+
+  def _touched(self) -> float:
+    try:
+      return self.path.stat().st_mtime
+    except OSError:
+      return time.time()
+
+  def _heartbeat(self) -> None:
+    while not self._stop.wait(HEARTBEAT_S):
+      with contextlib.suppress(OSError):
+        os.utime(self.path)
 
   def _holder(self) -> dict[str, Any]:
     try:
@@ -190,6 +213,7 @@ class WorkdirLock:
       return {}
 
   def release(self) -> None:
+    self._stop.set()
     if self.held and self._holder().get("pid") == os.getpid():
       self.path.unlink(missing_ok=True)
     self.held = False

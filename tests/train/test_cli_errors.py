@@ -55,7 +55,7 @@ def test_sigterm_outside_the_loop_exits_with_a_message(tmp_path, capsys):
   with pytest.raises(SystemExit) as info, exit_on_stop(tmp_path):
     os.kill(os.getpid(), signal.SIGTERM)
   assert info.value.code == 128 + signal.SIGTERM
-  assert "stopped by SIGTERM outside the training loop" in capsys.readouterr().err
+  assert "stopped by SIGTERM outside the training loop's own stop" in capsys.readouterr().err
   assert signal.getsignal(signal.SIGTERM) is before
 
 

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -100,6 +101,12 @@ def test_a_second_run_on_a_locked_workdir_refuses_naming_the_holder(tiny, tmp_pa
   (work / ".lock").write_text(json.dumps(other))
   with pytest.raises(workdir_lib.WorkdirLocked, match="host some-other-host, pid 1"):
     workdir_lib.WorkdirLock(work).acquire()
+  # Another host's lock untouched for longer than STALE_S: its holder was killed.
+  old = time.time() - workdir_lib.STALE_S - 5
+  os.utime(work / ".lock", (old, old))
+  with workdir_lib.WorkdirLock(work):
+    assert json.loads((work / ".lock").read_text())["pid"] == os.getpid()
+  assert not (work / ".lock").exists()
 
 
 def test_a_stale_lock_is_taken_over_with_a_warning(tiny, tmp_path, caplog):
