@@ -1,36 +1,128 @@
 """What the experiment entry points share: the runs a ``--config`` flag names, and turning a
-stopped run into an exit code."""
+stopped or failed run into one readable paragraph and an exit code."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import pathlib
+import signal
 import sys
+import threading
+import traceback
 import types
 from collections.abc import Iterator
 
 import ml_collections
+from absl import flags
 from ml_collections import config_flags
 from ml_collections.config_flags import config_path
 
 from configs.base import parse_run
+from disc_jax.data import CorruptDatasetError, DatasetNotPreparedError
 from disc_jax.train import Interrupted
+from disc_jax.train.checkpoint import CorruptCheckpoint
+from disc_jax.train.step import DistributedSetupError
+from disc_jax.train.workdir import WorkdirError
+
+ERROR_LOG = "error.log"
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_READ_ONLY = (errno.EACCES, errno.EROFS, errno.EPERM)
+
+
+class Stopped(Exception):
+  """SIGTERM outside the training loop (start-up, final evaluation)."""
+
+  def __init__(self, signum: int):
+    self.signum = signum
+    super().__init__(signal.Signals(signum).name)
+
+
+def _raise_stopped(signum, frame):  # noqa: ARG001
+  raise Stopped(signum)
+
+
+def _chain(e: BaseException) -> Iterator[BaseException]:
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    yield e
+    e = e.__cause__ or e.__context__
+
+
+def explain(e: BaseException, workdir: pathlib.Path | None) -> str | None:
+  """One paragraph for an error a person can act on (None: a bug, keep the traceback)."""
+  where = workdir or "the workdir"
+  for c in _chain(e):
+    if isinstance(c, (WorkdirError, CorruptCheckpoint, CorruptDatasetError,
+                      DatasetNotPreparedError, DistributedSetupError)):
+      return str(c)
+    code = c.errno if isinstance(c, OSError) else None
+    text = str(c)
+    path = getattr(c, "filename", None) or where
+    if code in _DISK_FULL or "No space left on device" in text or "Disk quota exceeded" in text:
+      return (f"the disk is full: writing {path} failed ({text[:200]}). Free space there (old "
+              f"checkpoints, other runs) or pass another --workdir; the same command then "
+              "resumes from the latest complete checkpoint (a save cut short is discarded)")
+    if code in _READ_ONLY or "Read-only file system" in text or "Permission denied" in text:
+      return (f"cannot write {path} ({text[:200]}): the workdir is read-only or not yours. "
+              "Pass a --workdir you can write to, or fix its permissions")
+  return None
+
+
+def _report(e: BaseException, text: str, workdir: pathlib.Path | None) -> None:
+  verbose = flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].value >= 1
+  full = "".join(traceback.format_exception(e))
+  where = None
+  if workdir is not None and not verbose:
+    try:
+      (workdir / ERROR_LOG).write_text(full)
+      where = workdir / ERROR_LOG
+    except OSError:
+      pass
+  if verbose or where is None:
+    print(full, file=sys.stderr)
+  print(f"error: {text}" + (f" (full traceback: {where})" if where else ""), file=sys.stderr)
 
 
 @contextlib.contextmanager
-def exit_on_stop() -> Iterator[None]:
+def exit_on_stop(workdir: str | pathlib.Path | None = None) -> Iterator[None]:
   """Inside the block, a run stopped by a signal exits with ``128 + signum`` (its message
-  says how to resume) and one stopped by a non-finite value exits with 1, without a
-  traceback: both are outcomes the user acts on, not bugs."""
+  says how to resume), one stopped by a non-finite value with 1, and one that failed in a
+  way a person can fix (:func:`explain`: disk full, read-only workdir, a workdir in use or
+  of another config, a corrupt checkpoint or prepared dataset, no cluster for
+  ``config.distributed``) with 1 and one paragraph; the full traceback goes to
+  ``<workdir>/error.log`` (to stderr with ``--verbosity=1``). Other errors keep their
+  traceback: they are bugs. SIGTERM outside the training loop (start-up, final
+  evaluation) exits with ``128 + 15`` and a message instead of killing the process."""
+  workdir = None if workdir is None else pathlib.Path(workdir).expanduser().absolute()
+  main = threading.current_thread() is threading.main_thread()
+  previous = signal.signal(signal.SIGTERM, _raise_stopped) if main else None
   try:
     yield
   except Interrupted as e:
     print(e, file=sys.stderr)
     sys.exit(128 + e.signum)
+  except (Stopped, KeyboardInterrupt) as e:
+    signum = getattr(e, "signum", signal.SIGINT)
+    print(f"stopped by {signal.Signals(signum).name} outside the training loop's own stop "
+          "(start-up, final evaluation, or a second signal during a save): nothing after the "
+          "latest complete checkpoint was lost; run the same command again to resume",
+          file=sys.stderr)
+    sys.exit(128 + signum)
   except FloatingPointError as e:
     print(f"stopped: {e}", file=sys.stderr)
     sys.exit(1)
+  except Exception as e:  # noqa: BLE001 - explained or re-raised
+    text = explain(e, workdir)
+    if text is None:
+      raise
+    _report(e, text, workdir)
+    sys.exit(1)
+  finally:
+    if main:
+      signal.signal(signal.SIGTERM, previous)
 
 
 def load_module(path: str) -> types.ModuleType:

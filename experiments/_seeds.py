@@ -12,7 +12,9 @@ it stopped when the same command is run again:
 * a workdir whose ``config.json`` differs from the run's config (other than in
   :data:`IGNORED_KEYS`: logging, checkpoint cadence, devices, data paths) is refused
   with a ValueError naming the differing keys, so stale results are never mixed into
-  a table.
+  a table (the same comparison as the library's resume check,
+  :func:`disc_jax.train.workdir.config_differences`, but stricter: here the training
+  length must match too).
 
 It returns ``{run name: [final metrics of each seed]}`` (seed order), ready for
 ``experiments.tables.comparison_markdown``.
@@ -22,20 +24,15 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 import ml_collections
 
-from disc_jax.train.config import get_config, to_plain
 from disc_jax.train.logging import median_step_seconds
+from disc_jax.train.workdir import (  # noqa: F401 - re-exported
+    CONFIG_JSON, IGNORED_KEYS, ConfigMismatch, config_differences, flat_items, json_plain)
 
 FINAL_METRICS = "final_metrics.json"
-CONFIG_JSON = "config.json"
-# Fields that do not change what a run computes: a resumed run may differ in them.
-IGNORED_KEYS = ("log_every", "checkpoint_every", "keep_checkpoints", "eval_every",
-                "num_devices", "distributed", "dataset.data_dir", "dataset.manual_dir",
-                "final_eval.plot")
 
 TrainFn = Callable[..., dict[str, float]]
 
@@ -49,50 +46,13 @@ def seed_workdir(sweep_dir: str | pathlib.Path, run: str, seed: int) -> pathlib.
   return pathlib.Path(sweep_dir).expanduser().absolute() / run / f"seed_{int(seed)}"
 
 
-def json_plain(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The config as config.json stores it (tuples -> lists, odd values -> str)."""
-  return json.loads(json.dumps(to_plain(config), default=str))
-
-
-def flat_items(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-  """Dotted ``(key, leaf)`` pairs of a nested dict (empty dicts are leaves)."""
-  if isinstance(tree, dict) and tree:
-    for key, value in tree.items():
-      yield from flat_items(value, f"{prefix}{key}.")
-  else:
-    yield prefix[:-1], tree
-
-
-def config_differences(saved: Mapping[str, Any], config: ml_collections.ConfigDict) -> list[str]:
-  """The dotted keys where ``saved`` (a config.json) and ``config`` differ (IGNORED_KEYS aside).
-
-  A key missing from ``saved`` while ``config`` has the schema's default there is no
-  difference: the field was added to the schema after that run was saved, and its
-  default changes nothing (so older sweeps stay resumable).
-
-  >>> c = get_config()
-  >>> saved = json_plain(c); saved["batch_size"] = 7; saved["log_every"] = 1
-  >>> del saved["init_from"]
-  >>> config_differences(saved, c)
-  ['batch_size']
-  """
-  want = dict(flat_items(json_plain(config)))
-  got = dict(flat_items(dict(saved)))
-  defaults = dict(flat_items(json_plain(get_config())))
-  keys = sorted(set(want) | set(got))
-  ignored = lambda k: any(k == i or k.startswith(i + ".") for i in IGNORED_KEYS)  # noqa: E731
-  new_default = lambda k: k not in got and k in defaults and want.get(k) == defaults[k]  # noqa: E731
-  return [k for k in keys if not ignored(k) and not new_default(k)
-          and want.get(k, "<absent>") != got.get(k, "<absent>")]
-
-
 def _check_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
   path = workdir / CONFIG_JSON
   if not path.exists():
     return
   diff = config_differences(json.loads(path.read_text()), config)
   if diff:
-    raise ValueError(
+    raise ConfigMismatch(
         f"{workdir} holds a run of a different config (differs in {diff[:8]}"
         f"{' ...' if len(diff) > 8 else ''}); pass another sweep directory or delete that "
         "workdir to start it again")

@@ -141,10 +141,11 @@ def main(argv: list[str]) -> None:
   configs = run_configs(f["config"])
   defaults = {name: load_module(path).get_config(f"run={name}") for name in configs}
   seeds = [int(f.config.seed) + i for i in range(f.seeds)]
-  with exit_on_stop():
+  sweep_dir = f.sweep_dir or f"workdir/sweeps/{entry.name}"
+  with exit_on_stop(sweep_dir):
     text = reproduce(entry.table, configs, seeds=seeds,
                      out=f.out or f"results/{entry.name.replace('/', '_')}.md",
-                     sweep_dir=f.sweep_dir or f"workdir/sweeps/{entry.name}", runs=f.rows,
+                     sweep_dir=sweep_dir, runs=f.rows,
                      progress=f.progress, defaults=defaults,
                      command="python -m experiments.reproduce " + shlex.join(sys.argv[1:]))
   print(text)

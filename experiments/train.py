@@ -6,7 +6,9 @@ r"""Train and evaluate: ``python -m experiments.train --config CONFIG --workdir 
 ``DIR/features_side_by_side.png`` (the runs' training features, σ²R Fig. 4).
 Overrides use ml_collections syntax (``--config.num_epochs=3``) and apply to every run.
 Running the same command again resumes from the latest checkpoints. Exit status: 0 done,
-1 non-finite loss, 128 + signal number after SIGTERM/SIGINT (a checkpoint was saved).
+1 non-finite loss or an error explained in one paragraph (disk full, read-only or busy
+workdir, changed config, corrupt checkpoint or dataset; traceback in ``DIR/error.log``, or
+on stderr with ``--verbosity=1``), 128 + signal number after SIGTERM/SIGINT.
 
   python -m experiments.train --config configs/default.py --workdir /tmp/disc_default
 """
@@ -72,7 +74,7 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
   configs = run_configs(flags.FLAGS["config"])
   workdir = pathlib.Path(_WORKDIR.value).expanduser().absolute()
-  with exit_on_stop():
+  with exit_on_stop(workdir):
     if len(configs) == 1:
       results = {name: train_and_evaluate(c, workdir, progress=_PROGRESS.value)
                  for name, c in configs.items()}

@@ -31,5 +31,6 @@ from disc_jax.data.samplers import RandomSampler
 from disc_jax.data.source import ArraySource
 from disc_jax.data.source import Source
 from disc_jax.data.synthetic import SyntheticSource
+from disc_jax.data.tfds import CorruptDatasetError
 from disc_jax.data.tfds import DatasetNotPreparedError
 from disc_jax.data.tfds import TfdsSource

@@ -25,7 +25,7 @@ from disc_jax.data import fuzzy_rgb
 from disc_jax.data import offline
 from disc_jax.data.source import Source
 from disc_jax.data.synthetic import SyntheticSource
-from disc_jax.data.tfds import TfdsSource
+from disc_jax.data.tfds import TfdsSource, reading_prepared
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -112,7 +112,8 @@ def load_source(name: str, split: str, *, data_dir: str | pathlib.Path | None = 
   image_size = kw.pop("image_size", info.image_shape[:2] if info.variable_size else None)
   if name in OFFLINE:
     checksums = kw.pop("checksums", None)
-    builder = offline.offline_builder(name, data_dir, checksums=checksums)
+    with reading_prepared(offline.offline_name(name), None if data_dir is None else str(data_dir)):
+      builder = offline.offline_builder(name, data_dir, checksums=checksums)
     if not builder.is_prepared() and manual_dir is not None:
       offline.prepare_offline(name, manual_dir, data_dir, checksums=checksums)
     if builder.is_prepared():

@@ -19,6 +19,7 @@ record on this 2-core machine (depending on load), i.e. 2.5-12 s to load Fashion
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 from collections.abc import Sequence
 
@@ -33,6 +34,28 @@ IN_MEMORY_BYTES = 2 << 30
 
 class DatasetNotPreparedError(ValueError):
   """The TFDS dataset is not in data_dir and may not be downloaded."""
+
+
+class CorruptDatasetError(ValueError):
+  """The prepared TFDS dataset does not read back; the message says how to rebuild it."""
+
+
+@contextlib.contextmanager
+def reading_prepared(tfds_name: str, data_dir: str | None):
+  """Turns a failure to read a prepared dataset into a :class:`CorruptDatasetError`."""
+  try:
+    yield
+  except (DatasetNotPreparedError, CorruptDatasetError):
+    raise
+  except Exception as e:  # noqa: BLE001 - TFDS, protobuf and array_record raise many kinds
+    root = pathlib.Path(data_dir).expanduser() if data_dir else pathlib.Path(tfds.core.constants.DATA_DIR)
+    folder = root / tfds_name.split(":")[0].split("/")[0]
+    raise CorruptDatasetError(
+        f"the prepared TFDS dataset {tfds_name!r} in {folder} does not read back "
+        f"({type(e).__name__}: {str(e)[:200]}); it is damaged (e.g. a preparation or copy cut "
+        f"short). Delete {folder} and run again: with --config.dataset.manual_dir=<the folder "
+        "of the original files> for mnist/fashion_mnist/kmnist/cifar10/cifar100 (or python -m "
+        "experiments.prepare), else with downloading allowed") from e
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -78,7 +101,9 @@ class TfdsSource:
                in_memory: bool | None = None, name: str | None = None,
                image_key: str = "image", label_key: str = "label"):
     data_dir = None if data_dir is None else str(data_dir)
-    builder = tfds.builder(tfds_name, data_dir=data_dir)
+    self._data_dir = data_dir
+    with reading_prepared(tfds_name, data_dir):
+      builder = tfds.builder(tfds_name, data_dir=data_dir)
     if not builder.is_prepared():
       if not download:
         raise DatasetNotPreparedError(
@@ -88,9 +113,10 @@ class TfdsSource:
             f"mnist/fashion_mnist/kmnist/cifar10/cifar100, pass manual_dir= a folder with the original files "
             f"(or run python -m experiments.prepare).")
       builder.download_and_prepare(file_format="array_record")
-    self._data = builder.as_data_source(split=split)
-    self._labels_data = builder.as_data_source(split=split, decoders={image_key: tfds.decode.SkipDecoding()})
-    features = builder.info.features
+    with reading_prepared(tfds_name, data_dir):
+      self._data = builder.as_data_source(split=split)
+      self._labels_data = builder.as_data_source(split=split, decoders={image_key: tfds.decode.SkipDecoding()})
+      features = builder.info.features
     self._image_key, self._label_key = image_key, label_key
     self.num_classes = int(features[label_key].num_classes)
     self.label_names = tuple(features[label_key].names)
@@ -119,12 +145,17 @@ class TfdsSource:
   def labels(self) -> np.ndarray:
     """All labels (int32), read once without decoding the images."""
     if self._labels is None:
-      records = self._labels_data.__getitems__(list(range(len(self))))
-      self._labels = np.fromiter((r[self._label_key] for r in records), np.int32, len(records))
+      with reading_prepared(self.tfds_name, self._data_dir):
+        records = self._labels_data.__getitems__(list(range(len(self))))
+        self._labels = np.fromiter((r[self._label_key] for r in records), np.int32, len(records))
     return self._labels
 
   def _read(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-    records = self._data.__getitems__(idx.tolist()) if idx.size else []
+    with reading_prepared(self.tfds_name, self._data_dir):
+      records = self._data.__getitems__(idx.tolist()) if idx.size else []
+      missing = [int(i) for i, r in zip(idx, records) if getattr(r.get(self._image_key), "shape", None) is None]
+      if missing:
+        raise ValueError(f"records {missing[:5]} of split {self.split!r} hold no image")
     images = np.empty((idx.size, *self.image_shape), np.uint8)
     for i, r in enumerate(records):
       img = r[self._image_key]

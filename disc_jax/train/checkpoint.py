@@ -10,7 +10,8 @@ done, so the data pipeline resumes with ``Pipeline.batches(start_step=step)``.
 Kept: the latest ``keep`` checkpoints plus the best one by ``best_metric``
 (``orbax`` preservation policies ``LatestN`` + ``BestN``). Orbax writes each
 checkpoint to a temporary folder and renames it when complete, so a run killed in
-the middle of a save leaves the previous checkpoint intact.
+the middle of a save leaves the previous checkpoint intact; a step whose state does not
+read back is moved aside (``<step>.corrupt``) and the previous one restored.
 
 :class:`SignalGuard` turns SIGTERM/SIGINT into a flag the loop polls after every
 step; the loop then saves and raises :class:`Interrupted`.
@@ -30,6 +31,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
+
+from disc_jax.train.state import (  # noqa: F401 - flatten/merge_variables re-exported
+    COLLECTIONS, flatten, merge_variables)
 
 STATE_ITEM = "state"   # the TrainState item of a checkpoint step
 _META = "meta"
@@ -70,8 +74,16 @@ class Checkpointer:
         best_fn=(lambda m: float(m[best_metric])) if best_metric else None,
         best_mode=best_mode, keep_checkpoints_without_metrics=False,
         create=True, enable_async_checkpointing=True)
-    self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                          item_names=(STATE_ITEM, _META))
+    try:
+      self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                            item_names=(STATE_ITEM, _META))
+    except (ValueError, OSError) as e:   # a step's metadata or metrics file is damaged
+      steps = sorted(int(p.name) for p in self.directory.iterdir() if p.name.isdigit())
+      raise CorruptCheckpoint(
+          f"the checkpoints in {self.directory} do not read back ({type(e).__name__}: "
+          f"{str(e)[:200]}); move the damaged step folder aside (steps: {steps}; most likely "
+          f"the latest, {self.directory / str(steps[-1]) if steps else '-'}) and run again, "
+          f"or delete {self.directory} to start from scratch") from e
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -103,13 +115,34 @@ class Checkpointer:
 
     ``abstract_state`` is a pytree of ``jax.ShapeDtypeStruct`` with shardings (e.g.
     ``jax.eval_shape`` of the init with ``sharding`` set) or of concrete arrays.
+    Without ``step``, a checkpoint that does not read back is moved aside to
+    ``<step>.corrupt`` with a warning naming it, and the previous step is tried; when
+    none reads back (or ``step`` does not), :class:`CorruptCheckpoint` is raised.
     """
-    step = self.latest_step() if step is None else step
-    if step is None:
-      return None
-    restored = self._manager.restore(step, args=ocp.args.Composite(**{
-        STATE_ITEM: ocp.args.StandardRestore(abstract_state), _META: ocp.args.JsonRestore()}))
-    return restored[STATE_ITEM], dict(restored[_META] or {})
+    steps = [step] if step is not None else sorted(self._manager.all_steps(), reverse=True)
+    for s in steps:
+      try:
+        restored = self._manager.restore(s, args=ocp.args.Composite(**{
+            STATE_ITEM: ocp.args.StandardRestore(abstract_state), _META: ocp.args.JsonRestore()}))
+        return restored[STATE_ITEM], dict(restored[_META] or {})
+      except Exception as e:  # noqa: BLE001 - whatever Orbax raises on a damaged step
+        if step is not None or s == steps[-1]:
+          raise CorruptCheckpoint(
+              f"the checkpoint {self.directory / str(s)} does not read back ({type(e).__name__}: "
+              f"{str(e)[:300]}) and no earlier step does; delete {self.directory} to start "
+              "from scratch, or restore that folder from a backup") from e
+        aside = next(self.directory / f"{s}.corrupt{i or ''}" for i in range(1000)
+                     if not (self.directory / f"{s}.corrupt{i or ''}").exists())
+        logging.warning("checkpoint %s does not read back (%s: %s); moved it to %s and "
+                        "resuming from the previous step", self.directory / str(s),
+                        type(e).__name__, str(e)[:200], aside)
+        if jax.process_index() == 0:
+          os.replace(self.directory / str(s), aside)
+        if jax.process_count() > 1:
+          from jax.experimental import multihost_utils  # noqa: PLC0415
+          multihost_utils.sync_global_devices(f"disc_jax corrupt checkpoint {s}")
+        self._manager.reload()
+    return None
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
@@ -117,6 +150,10 @@ class Checkpointer:
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+class CorruptCheckpoint(RuntimeError):
+  """No checkpoint of the run reads back; the message names it and what to do."""
 
 
 class Interrupted(Exception):
@@ -215,72 +252,6 @@ def load_model_variables(path: str | os.PathLike) -> dict[str, Any]:
         item=item, restore_args=restore_args, partial_restore=True))
   finally:
     checkpointer.close()
-
-
-def _path_str(key_path) -> str:
-  return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in key_path)
-
-
-def flatten(tree: Any) -> dict[str, Any]:
-  """``{'a/b/c': leaf}`` of a nested dict tree.
-
-  >>> sorted(flatten({"head": {"kernel": 1, "bias": 2}}))
-  ['head/bias', 'head/kernel']
-  """
-  return {_path_str(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
-def _skipped(path: str, skip: Sequence[str]) -> bool:
-  return any(path == s or path.startswith(s.rstrip("/") + "/") for s in skip)
-
-
-def merge_variables(target: Mapping[str, Any], loaded: Mapping[str, Any],
-                    skip: Sequence[str] = ()) -> dict[str, Any]:
-  """``target`` (fresh model variables) with every leaf not in ``skip`` taken from ``loaded``.
-
-  Loaded leaves are numpy arrays of ``target``'s dtype; skipped leaves are ``target``'s own
-  objects (so :func:`initialize` can keep them where they are). A shape mismatch raises.
-
-  >>> t = {"params": {"head": {"kernel": np.zeros((2, 3))}, "conv": {"w": np.zeros(2)}}}
-  >>> l = {"params": {"head": {"kernel": np.ones((2, 5))}, "conv": {"w": np.ones(2)}}}
-  >>> out = merge_variables(t, l, skip=["head"])
-  >>> out["params"]["conv"]["w"].tolist(), out["params"]["head"]["kernel"].shape
-  ([1.0, 1.0], (2, 3))
-  """
-  skip = [str(s) for s in skip]
-  for s in skip:
-    if not s or not any(_skipped(p, [s]) for c in COLLECTIONS
-                        for p in flatten(target.get(c, {}))):
-      top = sorted(target.get("params", {}))
-      raise ValueError(f"config.init_from_skip: {s!r} matches no parameter of this model; use "
-                       f"a path such as one of its top-level modules {top}")
-  out = {}
-  for collection in COLLECTIONS:
-    want = flatten(target.get(collection, {}))
-    got = flatten(loaded.get(collection, {}))
-    kept = {p for p in want if not _skipped(p, skip)}
-    missing = sorted(kept - set(got))
-    extra = sorted(p for p in set(got) - set(want) if not _skipped(p, skip))
-    if missing or extra:
-      raise ValueError(
-          f"config.init_from: the checkpoint's {collection} do not match this model: missing "
-          f"{missing[:6]}{' ...' if len(missing) > 6 else ''}, unexpected "
-          f"{extra[:6]}{' ...' if len(extra) > 6 else ''}; use the same model (name and "
-          "kwargs) as the checkpoint's run, or list the differing modules in init_from_skip")
-    for p in sorted(kept):
-      have, new = np.shape(got[p]), np.shape(want[p])
-      if have != new:
-        raise ValueError(
-            f"config.init_from: {collection}/{p} has shape {have} in the checkpoint but {new} "
-            f"in this model; use the same model and class count, or add "
-            f"{p.split('/')[0]!r} to config.init_from_skip to keep its fresh initialisation")
-
-    def pick(key_path, leaf, got=got, collection=collection):
-      p = _path_str(key_path)
-      return leaf if _skipped(p, skip) else np.asarray(got[p], dtype=np.dtype(leaf.dtype))
-
-    out[collection] = jax.tree_util.tree_map_with_path(pick, target.get(collection, {}))
-  return out
 
 
 def initialize(state, path: str | os.PathLike, skip: Sequence[str] = ()):

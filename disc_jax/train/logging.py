@@ -61,7 +61,8 @@ class MetricLogger:
     self._jsonl = open(self.workdir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
     from tensorboardX import SummaryWriter  # imported lazily: slow import
 
-    self._tb = SummaryWriter(str(self.workdir / "tensorboard"))
+    # TensorBoard hides the earlier events of the steps a resumed run does again.
+    self._tb = SummaryWriter(str(self.workdir / "tensorboard"), purge_step=initial_step + 1)
     if progress:
       self._bar = tqdm.tqdm(total=total_steps, initial=initial_step, unit="step",
                             dynamic_ncols=True, file=sys.stderr, leave=True,

@@ -5,25 +5,31 @@ A fresh run starts from random weights, or from another run's model weights when
 computed on the eval split and on every ``config.final_eval.extra_datasets`` entry
 (:mod:`.evaluate`).
 
-One run writes into ``workdir``: ``config.json``, ``metrics.jsonl`` + ``tensorboard/``
+One run writes into ``workdir``: ``.lock`` while it runs, ``config.json`` (the config it
+started with; a resume may change only the fields :mod:`.workdir` allows, recorded in
+``config_history.jsonl``), ``metrics.jsonl`` + ``tensorboard/``
 (:mod:`.logging`), ``checkpoints/`` (:mod:`.checkpoint`), ``final_metrics.json``, the
 feature plots ``features_{train,test}.png``, σ²R's ``w_K.png`` and, for features of at
 most ``MAX_SAVED_FEATURE_DIM`` dims, ``features.npz``. Running the same command again
-resumes from the latest checkpoint with the data pipeline at the same step (a finished
-run only re-does the final evaluation).
+resumes from the latest checkpoint with the data pipeline at the same step, after cutting
+``metrics.jsonl`` back to that step (a finished run only re-does the final evaluation and
+keeps its timing figures).
 
 Per step the host dispatches step s and then reads the metrics of step s-1 (so the device
 never waits for the host); at every eval/checkpoint/epoch boundary it reads the current
-metrics first, so a non-finite loss or gradient stops the run with a
-``FloatingPointError`` naming the terms before anything is saved. SIGTERM/SIGINT save a
-checkpoint at the next step and raise :class:`~.checkpoint.Interrupted`.
+metrics first, so a non-finite loss, gradient or updated state stops the run with a
+``FloatingPointError`` naming the terms and the checkpoint to go on from before anything
+is saved: no checkpoint holds a non-finite value. SIGTERM/SIGINT save a checkpoint at the
+next step and raise :class:`~.checkpoint.Interrupted`; in a multi-process run each
+process's signal flag is an input of the step (``batch['stop']``, reduced to its max), so
+every process reads the same flag from the same step's metrics and all stop, save and
+raise at the same step, also when only one of them was signalled.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import pathlib
 import time
 from collections.abc import Callable, Sequence
@@ -41,8 +47,10 @@ from disc_jax.train import checkpoint as ckpt_lib
 from disc_jax.train import evaluate, objective
 from disc_jax.train import state as state_lib
 from disc_jax.train import step as step_lib
+from disc_jax.train import workdir as workdir_lib
 from disc_jax.train.config import num_classes_of, to_plain, validate
-from disc_jax.train.logging import MetricLogger
+from disc_jax.train.logging import MetricLogger, median_step_seconds
+from disc_jax.train.step import initialize_distributed, nonfinite_message
 
 MAX_SAVED_FEATURE_DIM = 64
 Callback = Callable[[int, Any, dict], None]
@@ -129,30 +137,6 @@ def build(config: ml_collections.ConfigDict) -> Run:
              total, train_step, eval_step, predict_step, init)
 
 
-def _nonfinite_message(step: int, m: dict[str, float]) -> str:
-  bad = {k: v for k, v in m.items() if (k in ("loss", "cls_loss") or k.startswith("loss/"))
-         and not math.isfinite(v)}
-  terms = ", ".join(f"{k}={v}" for k, v in bad.items() if k != "loss")
-  if terms:
-    return (f"non-finite loss at step {step}: {terms} (total loss={m.get('loss')}); "
-            "lower the learning rate or that term's weight, or check its inputs")
-  finite = ", ".join(f"{k}={v:.4g}" for k, v in m.items() if k.startswith("loss"))
-  return (f"non-finite gradient at step {step}: grad_norm={m.get('grad_norm')} while every "
-          f"loss term was finite ({finite}); lower the learning rate or clip gradients")
-
-
-_DISTRIBUTED_READY = False
-
-
-def initialize_distributed(config: ml_collections.ConfigDict) -> None:
-  """``jax.distributed.initialize()`` once per process when ``config.distributed``
-  (before anything touches the XLA backend)."""
-  global _DISTRIBUTED_READY
-  if config.distributed and not _DISTRIBUTED_READY:
-    jax.distributed.initialize()
-    _DISTRIBUTED_READY = True
-
-
 def _every(value: int | None, default: int) -> int:
   return default if value is None else int(value)
 
@@ -168,11 +152,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   initialize_distributed(config)
   validate(config)
   workdir = pathlib.Path(workdir).expanduser().absolute()
-  run = build(config)
   lead = jax.process_index() == 0
-  if lead:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(json.dumps(to_plain(config), indent=2, default=str))
+  with workdir_lib.claim(workdir, config, lead=lead) as changed:
+    return _train(config, workdir, changed, lead, callbacks, progress)
+
+
+def _train(config, workdir: pathlib.Path, changed: dict, lead: bool,
+           callbacks: Sequence[Callback], progress: bool) -> dict[str, float]:
+  run = build(config)
   spe, total = run.steps_per_epoch, run.total_steps
   eval_every = _every(config.eval_every, spe)
   ckpt_every = _every(config.checkpoint_every, spe)
@@ -186,10 +173,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   elif config.init_from is not None:
     state = ckpt_lib.initialize(state, config.init_from, tuple(config.init_from_skip))
   start = int(state.step)
+  if lead:
+    workdir_lib.record_config(workdir, config, changed, start)
+    workdir_lib.trim_metrics(workdir, start)   # rows of steps this run will do again
   logger = MetricLogger(workdir, total_steps=total, initial_step=start, enabled=lead,
                         progress=progress)
   if restored is not None:
-    logger.message(f"resumed from {checkpointer.directory} at step {start}")
+    logger.message(f"resumed from {checkpointer.directory} at step {start}"
+                   + (f" (changed: {changed})" if changed else ""))
   elif config.init_from is not None:
     logger.message(f"initialised the model from {ckpt_lib.find_checkpoint(config.init_from)}"
                    + (f" (kept fresh: {list(config.init_from_skip)})" if config.init_from_skip
@@ -200,17 +191,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   # steady state. The first step (compile) has no predecessor and is not in it.
   step_seconds: list[float] = []
   last_seen: float | None = None
+  multi = jax.process_count() > 1
+  agreed = 0   # multi-process: the signal all processes agreed on (read from the step)
 
   def process(done: int, device_metrics) -> dict[str, float]:
-    nonlocal last_seen
+    nonlocal last_seen, agreed
     m = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
+    agreed = agreed or int(m.pop("stop", 0))
     now = time.perf_counter()
     if last_seen is not None:
       step_seconds.append(now - last_seen)
     last_seen = now
     if not m["finite"]:
       logger.write(done, m)
-      raise FloatingPointError(_nonfinite_message(done, m))
+      raise FloatingPointError(nonfinite_message(done, m) + "; " + workdir_lib.restart_hint(
+          workdir, checkpointer.all_steps()))
     if done % config.log_every == 0 or done == total:
       logger.write(done, {**m, "epoch": done / spe, "steps_per_s": (done - start) /
                           max(time.time() - t0, 1e-9)})
@@ -221,18 +216,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
 
   periodic_eval = evaluate.periodic(config, run)   # + retrieval/* if best_metric names one
   with ckpt_lib.SignalGuard() as guard:
+    stop = lambda: agreed if multi else guard.signum  # noqa: E731
     batches = run.train_pipeline.batches(start_step=start)   # grain: prefetched
     try:
       pending = None
       for step in range(start, total):
-        state, metrics = run.train_step(state, run.shard(next(batches)))
+        batch = next(batches)
+        if multi:   # this process's signal rides with its rows; the step takes the max
+          batch = {**batch, "stop": np.full(len(batch["label"]), guard.signum or 0, np.int32)}
+        state, metrics = run.train_step(state, run.shard(batch))
         done = step + 1
         if pending is not None:
           process(*pending)
         pending = (done, metrics)
         do_eval = done % eval_every == 0 or done == total
         do_ckpt = (ckpt_every and done % ckpt_every == 0) or done == total or do_eval
-        if not (done % spe == 0 or do_eval or do_ckpt or guard.requested or callbacks):
+        if not (done % spe == 0 or do_eval or do_ckpt or stop() or callbacks):
           continue
         process(*pending)
         pending = None
@@ -243,13 +242,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
           logger.message(f"step {done} (epoch {done / spe:.2f}): eval accuracy "
                          f"{evaluated['accuracy']:.4f}, "
                          f"cross-entropy {evaluated['cross_entropy']:.4f}")
-        if do_ckpt or guard.requested:
+        if do_ckpt or stop():
           meta["train_time_s"] = time_before + time.time() - t0
           checkpointer.save(done, state, meta=meta,
                             metrics=evaluated if do_eval and config.best_metric else None)
-        if guard.requested:
+        if stop():
           checkpointer.wait()
-          raise ckpt_lib.Interrupted(guard.signum, done)
+          raise ckpt_lib.Interrupted(stop(), done)
       if pending is not None:
         process(*pending)
     except BaseException:
@@ -279,6 +278,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
                steps_per_s=(int(state.step) - start) / max(this_process, 1e-9),
                # the median outvotes steps that waited for an evaluation or a checkpoint
                median_step_s=float(np.median(step_seconds)) if step_seconds else float("nan"))
+  if start == total:   # a finished run, evaluated again: its timing is that of its training
+    before = workdir_lib.read_json(workdir / "final_metrics.json")
+    final.update({k: before[k] for k in ("steps_per_s", "median_step_s") if k in before})
+    if "median_step_s" not in before:
+      final["median_step_s"] = median_step_seconds(workdir) or float("nan")
   logger.summary(final)
   logger.close()
   if lead:

@@ -42,6 +42,7 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from disc_jax import models
@@ -205,3 +206,73 @@ def create_state(config, model, tx: optax.GradientTransformation, *, rng: jax.Ar
                     batch_stats=variables.get("batch_stats", {}), loss_params=loss_params,
                     opt_state=tx.init({"params": params, "loss_params": loss_params}),
                     rng=step_rng)
+
+# ---------------------------------------------------------------- config.init_from
+# Merging another run's model variables into a fresh state (disc_jax.train.checkpoint.initialize).
+COLLECTIONS = ("params", "batch_stats")   # the model variables init_from copies
+
+
+def _path_str(key_path) -> str:
+  return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in key_path)
+
+
+def flatten(tree: Any) -> dict[str, Any]:
+  """``{'a/b/c': leaf}`` of a nested dict tree.
+
+  >>> sorted(flatten({"head": {"kernel": 1, "bias": 2}}))
+  ['head/bias', 'head/kernel']
+  """
+  return {_path_str(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _skipped(path: str, skip: Sequence[str]) -> bool:
+  return any(path == s or path.startswith(s.rstrip("/") + "/") for s in skip)
+
+
+def merge_variables(target: Mapping[str, Any], loaded: Mapping[str, Any],
+                    skip: Sequence[str] = ()) -> dict[str, Any]:
+  """``target`` (fresh model variables) with every leaf not in ``skip`` taken from ``loaded``.
+
+  Loaded leaves are numpy arrays of ``target``'s dtype; skipped leaves are ``target``'s own
+  objects (so :func:`initialize` can keep them where they are). A shape mismatch raises.
+
+  >>> t = {"params": {"head": {"kernel": np.zeros((2, 3))}, "conv": {"w": np.zeros(2)}}}
+  >>> l = {"params": {"head": {"kernel": np.ones((2, 5))}, "conv": {"w": np.ones(2)}}}
+  >>> out = merge_variables(t, l, skip=["head"])
+  >>> out["params"]["conv"]["w"].tolist(), out["params"]["head"]["kernel"].shape
+  ([1.0, 1.0], (2, 3))
+  """
+  skip = [str(s) for s in skip]
+  for s in skip:
+    if not s or not any(_skipped(p, [s]) for c in COLLECTIONS
+                        for p in flatten(target.get(c, {}))):
+      top = sorted(target.get("params", {}))
+      raise ValueError(f"config.init_from_skip: {s!r} matches no parameter of this model; use "
+                       f"a path such as one of its top-level modules {top}")
+  out = {}
+  for collection in COLLECTIONS:
+    want = flatten(target.get(collection, {}))
+    got = flatten(loaded.get(collection, {}))
+    kept = {p for p in want if not _skipped(p, skip)}
+    missing = sorted(kept - set(got))
+    extra = sorted(p for p in set(got) - set(want) if not _skipped(p, skip))
+    if missing or extra:
+      raise ValueError(
+          f"config.init_from: the checkpoint's {collection} do not match this model: missing "
+          f"{missing[:6]}{' ...' if len(missing) > 6 else ''}, unexpected "
+          f"{extra[:6]}{' ...' if len(extra) > 6 else ''}; use the same model (name and "
+          "kwargs) as the checkpoint's run, or list the differing modules in init_from_skip")
+    for p in sorted(kept):
+      have, new = np.shape(got[p]), np.shape(want[p])
+      if have != new:
+        raise ValueError(
+            f"config.init_from: {collection}/{p} has shape {have} in the checkpoint but {new} "
+            f"in this model; use the same model and class count, or add "
+            f"{p.split('/')[0]!r} to config.init_from_skip to keep its fresh initialisation")
+
+    def pick(key_path, leaf, got=got, collection=collection):
+      p = _path_str(key_path)
+      return leaf if _skipped(p, skip) else np.asarray(got[p], dtype=np.dtype(leaf.dtype))
+
+    out[collection] = jax.tree_util.tree_map_with_path(pick, target.get(collection, {}))
+  return out

@@ -13,7 +13,12 @@
    Wen center update of 'wen' terms;
 4. metrics: ``loss`` (total), the objective's metrics, ``accuracy`` (train batch),
    ``grad_norm``/``param_norm``/``update_norm`` (``optax.tree.norm``), ``lr`` and
-   ``finite`` (total loss and gradient norm finite).
+   ``finite``: the total loss and gradient norm are finite AND so is every floating
+   entry of the updated state (params, batch statistics, loss params, optimizer state;
+   its scalar bookkeeping need only not be NaN),
+   so a state the loop would checkpoint is never non-finite (:func:`nonfinite_message`
+   says which); multi-process runs add ``stop``, the max of ``batch['stop']`` (each
+   process's pending signal number), so every process reads the same stop request.
 
 Parallelism: the batch is sharded over the mesh axis ``'data'`` (``P('data')``) and the
 state is replicated (``P()``). The losses see the GLOBAL batch -- GSPMD inserts the
@@ -23,6 +28,7 @@ cross-device reductions (BN statistics included) -- so 8 devices compute the num
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -38,6 +44,28 @@ from disc_jax.train import objective
 from disc_jax.train.state import TrainState, learning_rate
 
 DATA_AXIS = "data"
+_DISTRIBUTED_READY = False
+
+
+class DistributedSetupError(RuntimeError):
+  """``config.distributed`` is set but no cluster could be joined; the message says how."""
+
+
+def initialize_distributed(config) -> None:
+  """``jax.distributed.initialize()`` once per process when ``config.distributed``
+  (before anything touches the XLA backend); without a cluster environment it raises a
+  :class:`DistributedSetupError` saying how to launch one."""
+  global _DISTRIBUTED_READY
+  if config.distributed and not _DISTRIBUTED_READY:
+    try:
+      jax.distributed.initialize()
+    except (ValueError, RuntimeError) as e:
+      raise DistributedSetupError(
+          f"config.distributed=True but JAX found no cluster to join ({e}). Launch one "
+          "process per host through the cluster's launcher (a Cloud TPU VM slice with "
+          "--worker=all, Slurm srun, ...; README 'Multi-host runs'), or drop "
+          "--config.distributed=True to train in this process alone") from e
+    _DISTRIBUTED_READY = True
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
@@ -59,6 +87,38 @@ def shard_batch(mesh: Mesh, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Ar
   sharding = NamedSharding(mesh, P(DATA_AXIS))
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
           for k, v in batch.items()}
+
+
+def all_finite(tree: Any, *, scalars_may_be_inf: bool = False) -> jax.Array:
+  """True iff every entry of every floating leaf of ``tree`` is finite (one reduction).
+
+  ``scalars_may_be_inf``: scalar leaves need only not be NaN (optimizer bookkeeping such as
+  the plateau schedule's best value, +inf until the first loss).
+  """
+  def ok(x):
+    return jnp.all(~jnp.isnan(x) if scalars_may_be_inf and jnp.ndim(x) == 0 else jnp.isfinite(x))
+
+  leaves = [ok(x) for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def nonfinite_message(step: int, m: Mapping[str, float]) -> str:
+  """What went non-finite at ``step`` (host metrics of a step whose ``finite`` is 0)."""
+  bad = {k: v for k, v in m.items() if (k in ("loss", "cls_loss") or k.startswith("loss/"))
+         and not math.isfinite(v)}
+  terms = ", ".join(f"{k}={v}" for k, v in bad.items() if k != "loss")
+  if terms or bad:
+    return (f"non-finite loss at step {step}: {terms or 'loss=' + str(m.get('loss'))} "
+            f"(total loss={m.get('loss')}); lower the learning rate or that term's weight, "
+            "or check its inputs")
+  finite = ", ".join(f"{k}={v:.4g}" for k, v in m.items() if k.startswith("loss"))
+  if not math.isfinite(m.get("grad_norm", 0.0)):
+    return (f"non-finite gradient at step {step}: grad_norm={m.get('grad_norm')} while every "
+            f"loss term was finite ({finite}); lower the learning rate or clip gradients")
+  return (f"non-finite parameters or optimizer state after the update of step {step} "
+          f"(update_norm={m.get('update_norm')}, lr={m.get('lr')}) while the loss ({finite}) "
+          f"and gradient (grad_norm={m.get('grad_norm'):.4g}) were finite; lower the "
+          "learning rate")
 
 
 def _variables(params, batch_stats) -> dict[str, Any]:
@@ -106,11 +166,15 @@ def make_train_step(config, model, tx: optax.GradientTransformation, schedule: o
         "grad_norm": grad_norm, "param_norm": optax.tree.norm(new["params"]),
         "update_norm": optax.tree.norm(deltas),
         "lr": learning_rate(schedule, state.step, state.opt_state),
-        "finite": jnp.isfinite(loss) & jnp.isfinite(grad_norm),
     }
+    if "stop" in batch:   # multi-process: every process's signal flag, agreed on
+      metrics["stop"] = jnp.max(batch["stop"])
     new_state = state.replace(step=state.step + 1, params=new["params"],
                               batch_stats=updates.get("batch_stats", state.batch_stats),
                               loss_params=loss_params, opt_state=opt_state)
+    metrics["finite"] = (jnp.isfinite(loss) & jnp.isfinite(grad_norm) & all_finite(
+        (new_state.params, new_state.batch_stats, new_state.loss_params))
+        & all_finite(new_state.opt_state, scalars_may_be_inf=True))
     return new_state, metrics
 
   return train_step

@@ -169,3 +169,21 @@ def test_fashion_mnist_train_split_all_images_match(shared_data_dir, fashion_mni
   images = _original(folder, "train-images-idx3-ubyte.gz", 16)
   assert hashlib.sha256(batch["image"].tobytes()).hexdigest() == hashlib.sha256(images).hexdigest()
   assert bytes(batch["label"].astype(np.uint8)) == _original(folder, "train-labels-idx1-ubyte.gz", 8)
+
+
+@pytest.mark.parametrize("damage", ["records", "info"])
+def test_a_damaged_prepared_dataset_says_how_to_rebuild_it(tmp_path, damage):
+  from disc_jax.data import CorruptDatasetError
+
+  folder = tmp_path / "orig"
+  _tiny("mnist", folder, n_train=20, n_test=6)
+  prepare_offline("mnist", folder, tmp_path / "tfds", checksums=_checksums(folder))
+  for path in (tmp_path / "tfds").rglob("*"):
+    if damage == "records" and "array_record" in path.name:
+      path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])   # a copy cut short
+    if damage == "info" and path.name == "dataset_info.json":
+      path.write_text("{garbage")
+  prepared = tmp_path / "tfds" / offline_name("mnist")
+  with pytest.raises(CorruptDatasetError, match=rf"in {prepared} does not read back .* Delete "
+                     rf"{prepared} and run again: with --config.dataset.manual_dir="):
+    load_source("mnist", "train", data_dir=tmp_path / "tfds")

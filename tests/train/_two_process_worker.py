@@ -4,7 +4,8 @@ Run as a script by the test, one per JAX process, with the repository root on
 ``PYTHONPATH`` and ``XLA_FLAGS`` giving the fake CPU device count (set before JAX starts)::
 
   python tests/train/_two_process_worker.py --workdir W --out O \
-      --process-id I --num-processes 2 --port P [--interrupt-at S]
+      --process-id I --num-processes 2 --port P [--interrupt-at S [--interrupt-delays D0,D1]]
+      [--num-steps N] [--step-sleep T]
 
 It joins the cluster at ``127.0.0.1:P`` with ``jax.distributed.initialize`` and JAX's
 gloo CPU collectives, trains :func:`tiny_config` with ``train_and_evaluate(config, W)``
@@ -13,8 +14,13 @@ gloo CPU collectives, trains :func:`tiny_config` with ``train_and_evaluate(confi
 * ``state_<I>.npz``: its model params, batch statistics and loss params after the last step
   (the state is replicated, so every process holds all of it);
 * ``final_<I>.json``: the final metrics ``train_and_evaluate`` returned on this process;
-* ``interrupted_<I>.json``: ``{"step": s}`` when ``--interrupt-at s`` sent this process a
-  SIGTERM after step s and the loop saved a checkpoint and raised ``Interrupted``.
+* ``interrupted_<I>.json``: ``{"step": s, "signum": n, "signalled": t or None, "exited": t}``
+  when the loop saved a checkpoint and raised ``Interrupted`` (the process then exits with
+  ``128 + n``, as the entry points do). ``--interrupt-at s`` makes each process send
+  itself a SIGTERM after step s, process i ``D_i`` seconds later (``--interrupt-delays``;
+  a negative delay: never), ``signalled`` its wall time.
+* ``--step-sleep T`` sleeps T s in every step's callback (a slower run, so a signal
+  sent later still arrives during training).
 
 With ``--num-processes 1`` it runs alone (no ``jax.distributed``): the reference.
 """
@@ -77,9 +83,15 @@ def main(argv=None) -> int:
   p.add_argument("--num-processes", type=int, default=1)
   p.add_argument("--port", type=int, default=0)
   p.add_argument("--interrupt-at", type=int, default=None)
+  p.add_argument("--interrupt-delays", default="")
+  p.add_argument("--num-steps", type=int, default=NUM_STEPS)
+  p.add_argument("--step-sleep", type=float, default=0.0)
   args = p.parse_args(argv)
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
+
+  import threading
+  import time
 
   import jax
 
@@ -97,25 +109,37 @@ def main(argv=None) -> int:
 
   from disc_jax.train import Interrupted, train_and_evaluate
 
-  config = tiny_config()
+  config = tiny_config(args.num_steps)
   total = int(config.num_steps)
   i = args.process_id
+  delays = [float(d) for d in args.interrupt_delays.split(",") if d] or [0.0] * args.num_processes
+  signalled = []
+
+  def sigterm():
+    signalled.append(time.time())
+    os.kill(os.getpid(), signal.SIGTERM)
 
   def callback(step, state, metrics):
     del metrics
     if step == total:
       np.savez(out / f"state_{i}.npz", **state_arrays(state))
-    if args.interrupt_at is not None and step == args.interrupt_at:
-      os.kill(os.getpid(), signal.SIGTERM)   # as a preemption would, on every process
+    if args.interrupt_at is not None and step == args.interrupt_at and delays[i] >= 0:
+      if delays[i] == 0:
+        sigterm()                          # as a preemption would
+      else:
+        threading.Timer(delays[i], sigterm).start()
+    time.sleep(args.step_sleep)
 
   print(f"process {i}/{args.num_processes}: {len(jax.local_devices())} local of "
         f"{len(jax.devices())} devices", flush=True)
   try:
     final = train_and_evaluate(config, args.workdir, callbacks=[callback], progress=False)
   except Interrupted as e:
-    (out / f"interrupted_{i}.json").write_text(json.dumps({"step": e.step}))
+    (out / f"interrupted_{i}.json").write_text(json.dumps(
+        {"step": e.step, "signum": e.signum, "signalled": signalled[0] if signalled else None,
+         "exited": time.time()}))
     print(f"process {i}: interrupted at step {e.step}", flush=True)
-    return 0
+    return 128 + e.signum
   (out / f"final_{i}.json").write_text(json.dumps(final, sort_keys=True))
   print(f"process {i}: done", flush=True)
   return 0

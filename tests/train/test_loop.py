@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from disc_jax.train import Checkpointer, Interrupted, SignalGuard, aux_loss, build, train_and_evaluate
-from disc_jax.train.loop import _nonfinite_message
+from disc_jax.train.step import nonfinite_message as _nonfinite_message
 from disc_jax.train.state import learning_rate
 
 

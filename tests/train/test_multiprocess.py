@@ -4,8 +4,8 @@ Two CPU processes (2 fake devices each, gloo collectives, coordinator on 127.0.0
 ``train_and_evaluate`` on one workdir (:mod:`tests.train._two_process_worker`: the main job
 shrunk, LeNet++ + σ²R on Fuzzy-RGB). Each reads only its own rows of every global batch;
 the train step all-reduces over the 4-device mesh. The first invocation is preempted
-(SIGTERM in both processes after step 3: the loop saves a checkpoint and raises
-``Interrupted``); the second, on the same workdir, resumes from it to step 6. Then:
+(SIGTERM in both processes after step 3: both stop at step 4, save a checkpoint and
+raise ``Interrupted``); the second, on the same workdir, resumes from it to step 6. Then:
 
 * both processes hold identical final parameters and σ²R parameters (centers, growth rates),
   and return identical final metrics (the eval gathers every process's labels);
@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +39,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKER = pathlib.Path(worker.__file__).resolve()
 DEVICES_PER_PROCESS = 2
 TIMEOUT_S = 240
+SIGTERM_EXIT = 128 + signal.SIGTERM
 
 
 def _free_port() -> int:
@@ -63,8 +65,9 @@ def _tail(path: pathlib.Path, n: int = 4000) -> str:
 
 def _launch(workdir, out, logs, *, num_processes: int, devices: int = DEVICES_PER_PROCESS,
             interrupt_at: int | None = None, script: pathlib.Path = WORKER,
-            timeout_s: float = TIMEOUT_S) -> None:
-  """Runs ``num_processes`` workers at once; fails with their output tails on error/timeout."""
+            timeout_s: float = TIMEOUT_S, expect: int = 0, extra: tuple[str, ...] = ()) -> None:
+  """Runs ``num_processes`` workers at once; fails with their output tails on error/timeout
+  or when a worker's exit status is not ``expect``."""
   logs.mkdir(parents=True, exist_ok=True)
   port = _free_port()
   procs = []
@@ -73,6 +76,7 @@ def _launch(workdir, out, logs, *, num_processes: int, devices: int = DEVICES_PE
            "--process-id", str(i), "--num-processes", str(num_processes), "--port", str(port)]
     if interrupt_at is not None:
       cmd += ["--interrupt-at", str(interrupt_at)]
+    cmd += list(extra)
     log = (logs / f"p{i}.log").open("w")
     procs.append((subprocess.Popen(cmd, cwd=ROOT, env=_child_env(devices),
                                    stdout=log, stderr=subprocess.STDOUT), log))
@@ -92,7 +96,7 @@ def _launch(workdir, out, logs, *, num_processes: int, devices: int = DEVICES_PE
         proc.wait()
       log.close()
   codes = [proc.returncode for proc, _ in procs]
-  if timed_out or any(codes):
+  if timed_out or any(c != expect for c in codes):
     tails = "\n".join(f"--- process {i} (exit {c}) ---\n{_tail(logs / f'p{i}.log')}"
                       for i, c in enumerate(codes))
     pytest.fail(f"{f'timed out after {timeout_s} s' if timed_out else 'failed'}: "
@@ -109,17 +113,18 @@ def test_two_processes_train_resume_and_match_one_process(tmp_path):
   from disc_jax.train import Checkpointer
 
   work, out, logs = tmp_path / "two", tmp_path / "out", tmp_path / "logs"
-  # 1. Two processes, both preempted after step 3: a checkpoint at 2 (periodic) and 3.
-  _launch(work, out / "first", logs / "first", num_processes=2, interrupt_at=3)
+  # 1. Two processes, both preempted after step 3: the flag goes through step 4, where both
+  # stop; checkpoints at 2 (periodic) and 4.
+  _launch(work, out / "first", logs / "first", num_processes=2, interrupt_at=3, expect=SIGTERM_EXIT)
   assert [json.loads((out / "first" / f"interrupted_{i}.json").read_text())["step"]
-          for i in range(2)] == [3, 3]
+          for i in range(2)] == [4, 4]
   ckpt = Checkpointer(work / "checkpoints")
-  assert ckpt.all_steps() == [2, 3]
+  assert ckpt.all_steps() == [2, 4]
   ckpt.close()
   assert not (work / "final_metrics.json").exists()
-  # 2. Both again on the same workdir: they resume at step 3 and train to 6.
+  # 2. Both again on the same workdir: they resume at step 4 and train to 6.
   _launch(work, out / "second", logs / "second", num_processes=2)
-  assert f"resumed from {work / 'checkpoints'} at step 3" in _tail(logs / "second" / "p0.log", 10**6)
+  assert f"resumed from {work / 'checkpoints'} at step 4" in _tail(logs / "second" / "p0.log", 10**6)
   # 3. The reference: one process holding all 4 devices, 6 steps straight through.
   _launch(tmp_path / "one", out / "one", logs / "one", num_processes=1,
           devices=2 * DEVICES_PER_PROCESS)
@@ -162,6 +167,35 @@ def test_two_processes_train_resume_and_match_one_process(tmp_path):
   records = [json.loads(line) for line in (work / "metrics.jsonl").open()]
   assert sorted(r["step"] for r in records if r["split"] == "train") == [1, 2, 3, 4, 5, 6]
   assert [r["step"] for r in records if r["split"] == "eval"] == [total]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delays", ["-1,0", "0,0.3"], ids=["one_process", "both_0.3s_apart"])
+def test_a_signal_stops_every_process_at_the_same_step_and_resumes_exactly(tmp_path, delays):
+  """SIGTERM to process 1 only, or to both 0.3 s apart: both exit with 128 + 15 within
+  seconds at the same step, with one checkpoint of it; the resumed run ends bitwise equal
+  to the same two processes trained straight through."""
+  from disc_jax.train import Checkpointer
+
+  steps, slow = 8, ("--num-steps", "8", "--step-sleep", "0.1")
+  work, out, logs = tmp_path / "cut", tmp_path / "out", tmp_path / "logs"
+  _launch(work, out / "first", logs / "first", num_processes=2, interrupt_at=2,
+          expect=SIGTERM_EXIT, extra=(f"--interrupt-delays={delays}", *slow))
+  stops = [json.loads((out / "first" / f"interrupted_{i}.json").read_text()) for i in range(2)]
+  assert stops[0]["step"] == stops[1]["step"] and 2 < stops[0]["step"] < steps, stops
+  assert {s["signum"] for s in stops} == {signal.SIGTERM}
+  first_signal = min(s["signalled"] for s in stops if s["signalled"] is not None)
+  assert max(s["exited"] for s in stops) - first_signal < 30, stops
+  ckpt = Checkpointer(work / "checkpoints")
+  assert ckpt.all_steps()[-1] == stops[0]["step"]          # the stop's checkpoint, only once
+  ckpt.close()
+  _launch(work, out / "second", logs / "second", num_processes=2, extra=slow[:2])
+  _launch(tmp_path / "straight", out / "straight", logs / "straight", num_processes=2,
+          extra=slow[:2])
+  resumed, straight = _load(out / "second" / "state_0.npz"), _load(out / "straight" / "state_0.npz")
+  assert resumed.keys() == straight.keys()
+  for k in straight:
+    np.testing.assert_array_equal(resumed[k], straight[k], err_msg=k)
 
 
 def test_launcher_kills_on_timeout_and_reports_output(tmp_path):
