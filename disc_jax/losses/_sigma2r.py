@@ -20,11 +20,11 @@ never among them (so for x_i the other samples of its class). Three spreads of N
   computes it on the [|N|, D] array -- the literal "standard deviation computed on the
   n points", with the Bessel correction of the paper's eq. 12:
   sigma = sqrt( sum_{q in N, d} (q_d - m)^2 / (|N| D - 1) ), m the mean of all |N| D
-  coordinates. It is the default because it is the one under which the learned
-  sigmoids behave as the paper reports: with centers drawn from N(0, 1) far from their
-  classes, the centers come to their classes and w_K falls (Fig. 5). It is not
-  translation invariant (the spread of the coordinate means across d adds to it), which
-  keeps the difference sigma(n, x_i) - sigma(n, C_y) small next to K's range.
+  coordinates. It is the default because it is the reading under which centers drawn
+  from N(0, 1) far from fixed classes come back to them (with w_K falling, as in the
+  paper's Fig. 5), where the two readings below stall (tested). It is not translation
+  invariant (the spread of the coordinate means across d adds to it), which keeps the
+  difference sigma(n, x_i) - sigma(n, C_y) small next to K's range.
 * ``spread="vector_std"``: the translation- and rotation-invariant vector standard
   deviation of eq. 12, sqrt( sum_{q in N} ||q - mean(N)||^2 / (|N| - 1) ). Under it
   the n points nearest to a center outside its class are a wide "cap" of the class,
