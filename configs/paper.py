@@ -79,7 +79,7 @@ class Row:
 
   Attributes:
     label: the row as the paper names it.
-    run: the ``config.runs`` name that reproduces it (None: not runnable, see note).
+    run: the run name (of the module's ``RUNS``) that reproduces it (None: not runnable, see note).
     paper: column name -> the paper's figure: a float, a (mean, std) pair, or None
       (the paper gives none).
     params: values for the ``{fields}`` of the column keys.

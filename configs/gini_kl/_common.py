@@ -18,7 +18,7 @@ Cross-domain column (Table 1, "Caltech 101"): after training, the final model is
 evaluated on 'caltech101_cifar100' (``final_eval.extra_datasets``; every image of the 12
 Caltech-101 categories whose names CIFAR-100 shares, labelled with CIFAR-100 ids,
 resized to 32x32, normalised with CIFAR-100's statistics: :mod:`disc_jax.data.cross_domain`,
-:mod:`disc_jax.train.extra_eval`), reported as ``caltech101_cifar100/accuracy``. It reads
+:mod:`disc_jax.train.evaluate`), reported as ``caltech101_cifar100/accuracy``. It reads
 TFDS 'caltech101', which must be prepared in ``config.dataset.data_dir`` (or TFDS's
 default folder) on the machine: the run checks this when it starts, before training
 (``--config.final_eval.extra_datasets='()'`` leaves the column out).
