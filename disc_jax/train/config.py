@@ -163,6 +163,13 @@ def to_plain(value: Any) -> Any:
   return value
 
 
+def as_config_dicts(items) -> list[ml_collections.ConfigDict]:
+  """List entries (aux_losses, extra_datasets) as ConfigDicts: a list in a ConfigDict may
+  hold plain dicts."""
+  return [e if isinstance(e, ml_collections.ConfigDict) else ml_collections.ConfigDict(e)
+          for e in items]
+
+
 def num_classes_of(config) -> int:
   """The model's class count: the dataset's (its kwargs may set one), or C of a class subset."""
   ds = config.dataset

@@ -51,6 +51,7 @@ from disc_jax import data as data_lib
 from disc_jax import metrics as metrics_lib
 from disc_jax import plots
 from disc_jax.data.source import source_labels
+from disc_jax.train.config import as_config_dicts
 
 PER_CLASS_MAX_CLASSES = 100
 RETRIEVAL_KEYS = tuple(f"retrieval/{m}" for m in ("precision_at_1", "r_precision", "map_at_r",
@@ -186,8 +187,7 @@ def prefix_of(entry: Mapping) -> str:
 
 
 def _entries(config) -> list[ml_collections.ConfigDict]:
-  return [ml_collections.ConfigDict(e) if isinstance(e, dict) else e
-          for e in config.final_eval.extra_datasets]
+  return as_config_dicts(config.final_eval.extra_datasets)
 
 
 def check_extra_datasets(config, num_classes: int) -> None:

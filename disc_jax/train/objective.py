@@ -39,6 +39,7 @@ import ml_collections
 import optax
 
 from disc_jax import losses
+from disc_jax.train.config import as_config_dicts
 
 CLASSIFICATION_NAMES = ("softmax_ce", "group_softmax", "l_softmax", "noisy_softmax",
                          "sigsoftmax", "virtual_softmax", "feature_dropout",
@@ -62,9 +63,8 @@ def term_labels(entries: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def entries(config) -> list[ml_collections.ConfigDict]:
-  """``config.aux_losses`` as ConfigDicts (a list in a ConfigDict may hold plain dicts)."""
-  return [e if isinstance(e, ml_collections.ConfigDict) else ml_collections.ConfigDict(e)
-          for e in config.aux_losses]
+  """``config.aux_losses`` as ConfigDicts."""
+  return as_config_dicts(config.aux_losses)
 
 
 def _terms(config) -> list[tuple[str, ml_collections.ConfigDict]]:

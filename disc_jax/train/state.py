@@ -154,7 +154,8 @@ def make_tx(config, *, steps_per_epoch: int, total_steps: int
         cooldown=kw["cooldown"], min_scale=kw["min_scale"], accumulation_size=steps_per_epoch))
   transforms = {objective.MODEL: model_tx, objective.FROZEN: optax.set_to_zero()}
   by_term = objective.param_labels(config)
-  for label, e in zip(objective.term_labels(objective.entries(config)), objective.entries(config)):
+  entries = objective.entries(config)
+  for label, e in zip(objective.term_labels(entries), entries):
     if by_term[label].startswith("aux:"):   # trained by its own optimizer
       p = e.param_optimizer
       transforms[by_term[label]] = make_optimizer(p.name, p.learning_rate,
