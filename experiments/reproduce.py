@@ -9,7 +9,9 @@ Each (run, seed) trains in ``<sweep_dir>/<run>/seed_<s>`` (default sweep dir:
 interrupted sweep: finished runs are read back from their ``final_metrics.json``,
 unfinished ones resume from their checkpoints (:mod:`experiments._seeds`). Seeds are
 ``config.seed, config.seed + 1, ...``. ``--rows`` restricts the sweep to some runs
-(e.g. the CPU-feasible ones); ``--config.x=y`` overrides any config field (e.g. a
+(e.g. the CPU-feasible ones); ``--row_seeds=ce_2d=3,icv0p05_2d=3`` gives some runs more
+(or fewer) seeds than ``--seeds`` (a table with one seed per cell and several for the
+cells whose spread decides the verdict); ``--config.x=y`` overrides any config field (e.g. a
 shorter ``--config.num_epochs`` for a reduced-budget run -- the header records it).
 
 Writes ``--out`` (markdown: a header naming the command, git commit, seeds, wall time
@@ -48,6 +50,9 @@ def define_flags() -> None:
   flags.DEFINE_string("sweep_dir", None,
                       "Folder of the runs (default workdir/sweeps/<paper>/<table>).")
   flags.DEFINE_list("rows", None, "Only these config runs (default: every run the table needs).")
+  flags.DEFINE_list("row_seeds", None,
+                    "run=N entries: these runs get N seeds instead of --seeds (they are "
+                    "trained after every run's first --seeds seeds).")
   flags.DEFINE_bool("progress", True, "Show progress bars.")
   flags.DEFINE_string("compilation_cache", "workdir/xla_cache",
                       "JAX's persistent compilation cache: the seeds of a run, and a resumed "
@@ -78,16 +83,32 @@ def overrides(defaults: ml_collections.ConfigDict, config: ml_collections.Config
           for k in config_differences(saved, config)]
 
 
+def parse_row_seeds(entries: Sequence[str] | None, base: int) -> dict[str, list[int]]:
+  """``["ce_2d=3", ...]`` -> ``{"ce_2d": [base, base + 1, base + 2], ...}``."""
+  out = {}
+  for entry in entries or ():
+    name, sep, n = entry.partition("=")
+    if not sep or not n.strip().isdigit() or int(n) < 1:
+      raise ValueError(f"--row_seeds entry {entry!r} is not run=N with N >= 1, e.g. ce_2d=3")
+    out[name.strip()] = [base + i for i in range(int(n))]
+  return out
+
+
 def header(*, title: str, command: str, commit: str, seeds: list[int], wall_s: float,
-           train_s: float, device: str, changed: Sequence[str] = ()) -> str:
+           train_s: float, device: str, changed: Sequence[str] = (),
+           row_seeds: Mapping[str, Sequence[int]] | None = None) -> str:
   """The provenance lines above a results table."""
+  seed_line = f"- seeds: {', '.join(map(str, seeds))}"
+  if row_seeds:
+    seed_line += " (" + "; ".join(f"{name}: {', '.join(map(str, s))}"
+                                  for name, s in row_seeds.items()) + ")"
   return "\n".join([
       f"# {title}", "",
       f"- command: `{command}`",
       f"- git commit: `{commit}`",
       f"- changed from the table config by the command: "
       f"{'; '.join(f'`{c}`' for c in changed) if changed else 'nothing (the paper protocol)'}",
-      f"- seeds: {', '.join(map(str, seeds))}",
+      seed_line,
       f"- wall time of this invocation: {wall_s / 3600:.2f} h; summed training time of the "
       f"runs: {train_s / 3600:.2f} h",
       f"- device: {device}",
@@ -97,12 +118,16 @@ def header(*, title: str, command: str, commit: str, seeds: list[int], wall_s: f
 def reproduce(table: Table, configs: Mapping[str, ml_collections.ConfigDict], *,
               seeds: Sequence[int],
               out: str | pathlib.Path, sweep_dir: str | pathlib.Path,
-              runs: Sequence[str] | None = None, progress: bool = True, command: str = "",
+              runs: Sequence[str] | None = None,
+              row_seeds: Mapping[str, Sequence[int]] | None = None,
+              progress: bool = True, command: str = "",
               log: Callable[[str], None] = print, train_fn: TrainFn | None = None,
               defaults: Mapping[str, ml_collections.ConfigDict] | None = None) -> str:
   """Runs (or reads back) ``table``'s runs for ``seeds``; writes ``out`` (.md) and its .json.
 
   ``configs``: ``{run name: config}``; ``runs`` defaults to every run the table needs;
+  ``row_seeds``: ``{run: its seeds}`` for runs whose seeds differ from ``seeds`` (trained
+  after every run's ``seeds``, so an interrupted sweep has every row first);
   ``train_fn`` as in :func:`experiments._seeds.run_seeds`; ``defaults``: the run configs
   as the file writes them, to list in the header what the command changed. Returns the
   markdown text.
@@ -110,18 +135,30 @@ def reproduce(table: Table, configs: Mapping[str, ml_collections.ConfigDict], *,
   start = time.time()
   out = pathlib.Path(out)
   runs = list(runs) if runs else [r for r in table.runs if r in configs]
-  results = run_seeds(configs, sweep_dir, seeds=list(seeds), runs=runs, progress=progress, log=log,
-                      train_fn=train_fn)
+  row_seeds = {name: list(s) for name, s in (row_seeds or {}).items()}
+  unknown = sorted(set(row_seeds) - set(runs))
+  if unknown:
+    raise ValueError(f"row_seeds names run(s) {unknown} outside this sweep's runs {runs}")
+  first = {name: [s for s in seeds if s in row_seeds.get(name, seeds)] for name in runs}
+  results = {}
+  for name_seeds in (first, {n: [s for s in row_seeds[n] if s not in first[n]] for n in row_seeds}):
+    for seed_list in sorted({tuple(v) for v in name_seeds.values() if v}):
+      group = [n for n in runs if tuple(name_seeds.get(n, ())) == seed_list]
+      for name, per_seed in run_seeds(configs, sweep_dir, seeds=list(seed_list), runs=group,
+                                      progress=progress, log=log, train_fn=train_fn).items():
+        results.setdefault(name, []).extend(per_seed)
+  results = {name: results.get(name, []) for name in runs}
   train_s = sum(m.get("train_time_s", 0.0) for per_seed in results.values() for m in per_seed)
   device = f"{jax.device_count()} x {jax.devices()[0].device_kind} ({jax.default_backend()})"
   text = header(title=f"{table.paper}, {table.table}: {table.title}", command=command, commit=git_commit(),
                 seeds=list(seeds), wall_s=time.time() - start, train_s=train_s, device=device,
+                row_seeds=row_seeds,
                 changed=overrides(defaults[runs[0]], configs[runs[0]]) if defaults else ())
   text += tables.comparison_markdown(table, results)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(text)
   out.with_suffix(".json").write_text(json.dumps(
-      {"command": command, "seeds": list(seeds),
+      {"command": command, "seeds": list(seeds), "row_seeds": row_seeds,
        "sweep_dir": str(pathlib.Path(sweep_dir).absolute()), "results": results},
       indent=2, sort_keys=True))
   return text
@@ -146,6 +183,7 @@ def main(argv: list[str]) -> None:
     text = reproduce(entry.table, configs, seeds=seeds,
                      out=f.out or f"results/{entry.name.replace('/', '_')}.md",
                      sweep_dir=sweep_dir, runs=f.rows,
+                     row_seeds=parse_row_seeds(f.row_seeds, int(f.config.seed)),
                      progress=f.progress, defaults=defaults,
                      command="python -m experiments.reproduce " + shlex.join(sys.argv[1:]))
   print(text)

@@ -181,6 +181,25 @@ def test_reproduce_writes_header_table_and_json(tmp_path):
   assert "- changed from the table config by the command: nothing" in text
 
 
+def test_reproduce_row_seeds_gives_some_runs_more_seeds_after_every_first_seed(tmp_path):
+  fake = FakeTrain()
+  text = reproduce.reproduce(TABLE, _tiny_config(), seeds=[0], out=tmp_path / "r.md",
+                             sweep_dir=tmp_path / "sweep", train_fn=fake, log=lambda s: None,
+                             row_seeds=reproduce.parse_row_seeds(["ours=3"], 0))
+  # every run's first seed first, then the extra seeds of the named run
+  assert [(pathlib.Path(w).parent.name, s) for w, s in fake.calls] == [
+      ("ce", 0), ("ours", 0), ("ours", 1), ("ours", 2)]
+  assert "- seeds: 0 (ours: 0, 1, 2)" in text
+  saved = json.loads((tmp_path / "r.json").read_text())
+  assert [len(saved["results"][r]) for r in ("ce", "ours")] == [1, 3]
+  with pytest.raises(ValueError, match="run=N"):
+    reproduce.parse_row_seeds(["ours"], 0)
+  with pytest.raises(ValueError, match="outside this sweep"):
+    reproduce.reproduce(TABLE, _tiny_config(), seeds=[0], out=tmp_path / "r.md",
+                        sweep_dir=tmp_path / "sweep", train_fn=fake, log=lambda s: None,
+                        row_seeds={"nope": [0, 1]})
+
+
 def test_reproduce_header_names_what_the_command_changed(tmp_path):
   n = base.get_config().num_epochs
   # where the files are (manual_dir) is not a change
