@@ -7,8 +7,10 @@ import contextlib
 import errno
 import importlib.util
 import pathlib
+import os
 import signal
 import sys
+import tempfile
 import threading
 import traceback
 import types
@@ -23,6 +25,7 @@ from configs.base import parse_run
 from disc_jax.data import CorruptDatasetError, DatasetNotPreparedError
 from disc_jax.train import Interrupted
 from disc_jax.train.checkpoint import CorruptCheckpoint
+from disc_jax.train.config import ConfigError
 from disc_jax.train.step import DistributedSetupError
 from disc_jax.train.workdir import WorkdirError
 
@@ -55,7 +58,7 @@ def explain(e: BaseException, workdir: pathlib.Path | None) -> str | None:
   """One paragraph for an error a person can act on (None: a bug, keep the traceback)."""
   where = workdir or "the workdir"
   for c in _chain(e):
-    if isinstance(c, (WorkdirError, CorruptCheckpoint, CorruptDatasetError,
+    if isinstance(c, (ConfigError, WorkdirError, CorruptCheckpoint, CorruptDatasetError,
                       DatasetNotPreparedError, DistributedSetupError)):
       return str(c)
     code = c.errno if isinstance(c, OSError) else None
@@ -72,17 +75,25 @@ def explain(e: BaseException, workdir: pathlib.Path | None) -> str | None:
 
 
 def _report(e: BaseException, text: str, workdir: pathlib.Path | None) -> None:
+  """Prints ``error: text``; the traceback goes to stderr with ``--verbosity=1``, else to
+  ``<workdir>/error.log`` (or a temporary file when the workdir cannot take it). A
+  config error's message is all there is to it: its traceback is not kept."""
   verbose = flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].value >= 1
   full = "".join(traceback.format_exception(e))
-  where = None
-  if workdir is not None and not verbose:
-    try:
-      (workdir / ERROR_LOG).write_text(full)
-      where = workdir / ERROR_LOG
-    except OSError:
-      pass
-  if verbose or where is None:
+  if verbose:
     print(full, file=sys.stderr)
+  where = None
+  if not verbose and not isinstance(e, ConfigError):
+    fallback = pathlib.Path(tempfile.gettempdir()) / f"disc_jax_error_{os.getpid()}.log"
+    for path in ([workdir / ERROR_LOG] if workdir is not None else []) + [fallback]:
+      try:
+        path.write_text(full)
+      except OSError:
+        continue
+      where = path
+      break
+    else:
+      print(full, file=sys.stderr)
   print(f"error: {text}" + (f" (full traceback: {where})" if where else ""), file=sys.stderr)
 
 
@@ -90,10 +101,10 @@ def _report(e: BaseException, text: str, workdir: pathlib.Path | None) -> None:
 def exit_on_stop(workdir: str | pathlib.Path | None = None) -> Iterator[None]:
   """Inside the block, a run stopped by a signal exits with ``128 + signum`` (its message
   says how to resume), one stopped by a non-finite value with 1, and one that failed in a
-  way a person can fix (:func:`explain`: disk full, read-only workdir, a workdir in use or
-  of another config, a corrupt checkpoint or prepared dataset, no cluster for
-  ``config.distributed``) with 1 and one paragraph; the full traceback goes to
-  ``<workdir>/error.log`` (to stderr with ``--verbosity=1``). Other errors keep their
+  way a person can fix (:func:`explain`: a config field that cannot run, disk full,
+  read-only workdir, a workdir in use or of another config, a corrupt checkpoint or
+  prepared dataset, no cluster for ``config.distributed``) with 1 and one paragraph; the
+  full traceback goes to ``<workdir>/error.log`` (to stderr with ``--verbosity=1``). Other errors keep their
   traceback: they are bugs. SIGTERM outside the training loop (start-up, final
   evaluation) exits with ``128 + 15`` and a message instead of killing the process."""
   workdir = None if workdir is None else pathlib.Path(workdir).expanduser().absolute()

@@ -7,10 +7,11 @@ explicit objective of :func:`~disc_jax.train.objective.make_loss_fn`.
 """
 
 from disc_jax.train.checkpoint import Checkpointer, Interrupted, SignalGuard
-from disc_jax.train.config import aux_loss, extra_dataset, get_config, optimizer, to_plain, validate
+from disc_jax.train.config import (ConfigError, aux_loss, extra_dataset, get_config, optimizer,
+                                   to_plain, validate)
 from disc_jax.train.loop import build, train_and_evaluate
 from disc_jax.train.state import TrainState
 
-__all__ = ["Checkpointer", "Interrupted", "SignalGuard", "TrainState", "aux_loss", "build",
-           "extra_dataset", "get_config", "optimizer", "to_plain", "train_and_evaluate",
+__all__ = ["Checkpointer", "ConfigError", "Interrupted", "SignalGuard", "TrainState", "aux_loss",
+           "build", "extra_dataset", "get_config", "optimizer", "to_plain", "train_and_evaluate",
            "validate"]

@@ -5,7 +5,7 @@ Every experiment config (``configs/``) starts from :func:`get_config` and change
 it rejects unknown keys and names with the valid choices, then traces one train step
 abstractly (``jax.eval_shape``), so a loss kwarg the loss does not take, a model without
 the head a loss needs, or a shape mismatch fails before any data is read or anything
-compiles, with a ``ValueError`` that names the config field.
+compiles, with a :class:`ConfigError` (a ``ValueError``) that names the config field.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from ml_collections import config_dict
 from disc_jax import data as data_lib
 from disc_jax import models
 from disc_jax.data import class_subset
+
+
+class ConfigError(ValueError):
+  """A config field that cannot run; the message names the field and what it may be."""
 
 
 def optimizer(name: str = "adam", learning_rate: float = 1e-3, *, weight_decay: float = 0.0,
@@ -221,7 +225,16 @@ def _check_numbers(plain: Mapping[str, Any]) -> None:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Checks ``config`` (see the module docstring); raises ValueError naming the field."""
+  """Checks ``config`` (see the module docstring); raises :class:`ConfigError` naming the field."""
+  try:
+    _validate(config)
+  except ConfigError:
+    raise
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
+
+
+def _validate(config: ml_collections.ConfigDict) -> None:
   from disc_jax.train import evaluate, objective, state, step  # noqa: PLC0415 (cycle)
 
   plain = to_plain(config)
