@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib.util
-import pathlib
 import os
+import pathlib
+import re
 import signal
 import sys
 import tempfile
@@ -136,13 +137,59 @@ def exit_on_stop(workdir: str | pathlib.Path | None = None) -> Iterator[None]:
       signal.signal(signal.SIGTERM, previous)
 
 
+def _config_error(text: str, argv: list[str], frames: list[tuple[str, int]]) -> str:
+  """``error: --config=<file>: <the error>`` and the config file's line that raised it."""
+  config = next((a.partition("=")[2] for a in argv if a.startswith("--config=")), "")
+  path = pathlib.Path(config.partition(":")[0]).absolute() if config else None
+  mine = [(f, n) for f, n in frames if path and pathlib.Path(f).absolute() == path]
+  where = f" (raised at {mine[-1][0]}, line {mine[-1][1]})" if mine else ""
+  return f"error: --config={config}: {text}{where}" if config else f"error: {text}"
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing (``app.run(main, flags_parser=parse_flags)``), with a config file
+  that does not load, or a ``--config.<field>`` override of a field the config lacks,
+  reported in one or two lines (the error, and the config file's line that raised it)
+  instead of a traceback through absl and ml_collections; exits 1 like absl's own flag
+  errors."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    text = str(e)
+    if "Traceback (most recent call last)" not in text:   # absl's own: one line
+      print(f"FATAL Flags parsing error: {text}\nPass --helpshort or --helpfull to see help "
+            "on flags.", file=sys.stderr)
+      sys.exit(1)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    frames = [(m.group(1), int(m.group(2))) for m in
+              (re.match(r'File "([^"]+)", line (\d+)', ln) for ln in lines) if m]
+    message = _config_error(lines[-1], argv, frames)
+  except Exception as e:  # noqa: BLE001 - a config file that does not load, or an override
+    key = str(e).strip("'\"") if isinstance(e, (AttributeError, KeyError)) else None
+    bad = [a.partition("=")[0] for a in argv
+           if key and a.startswith("--config.")
+           and key in re.split(r"[.\[\]]", a.partition("=")[0])]
+    if bad:     # ml_collections' error for an override of a field the config lacks
+      message = (f"error: {', '.join(bad)}: the config has no field {key!r}; the fields are "
+                 "those of disc_jax.train.config.get_config (and the keys the config file "
+                 "sets in a 'kwargs' entry)")
+    else:
+      text = "".join(traceback.format_exception_only(e)).strip().splitlines()[-1]
+      frames = [(f.filename, f.lineno) for f in traceback.extract_tb(e.__traceback__)]
+      if isinstance(e, SyntaxError) and e.filename:
+        frames.append((e.filename, e.lineno or 0))
+      message = _config_error(text, argv, frames)
+  print(message, file=sys.stderr)
+  sys.exit(1)
+
+
 def load_module(path: str) -> types.ModuleType:
   """The config module at ``path`` (e.g. 'configs/default.py')."""
   name = "disc_jax_config_" + pathlib.Path(path).stem
   spec = importlib.util.spec_from_file_location(name, path)
-  if spec is None or spec.loader is None:
-    raise ValueError(f"--config: cannot load {path!r}; pass a config file such as "
-                     "configs/default.py")
+  if spec is None or spec.loader is None or not pathlib.Path(path).is_file():
+    raise ConfigError(f"--config: no config file {path!r}; pass a config file such as "
+                      "configs/default.py (or configs/<paper>/<table>.py)")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import ml_collections
 
+from disc_jax.train.config import ConfigError
 from disc_jax.train.logging import median_step_seconds
 from disc_jax.train.workdir import (  # noqa: F401 - re-exported
     CONFIG_JSON, IGNORED_KEYS, ConfigMismatch, config_differences, flat_items, json_plain)
@@ -87,7 +88,8 @@ def run_seeds(configs: Mapping[str, ml_collections.ConfigDict], sweep_dir: str |
   names = list(configs) if runs is None else list(runs)
   unknown = [n for n in names if n not in configs]
   if unknown:
-    raise ValueError(f"unknown run name(s) {unknown}; this config's runs are {list(configs)}")
+    raise ConfigError(f"unknown run name(s) {unknown} (--rows); this config's runs are "
+                      f"{list(configs)}")
   if train_fn is None:
     from disc_jax.train import train_and_evaluate as train_fn  # noqa: PLC0415
   # Seeds outermost: an interrupted sweep has every run at its first seeds, so a table can

@@ -194,9 +194,10 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
   from absl import app, flags
+  from experiments._cli import parse_flags
   from ml_collections import config_flags
   config_flags.DEFINE_config_file("config", None, "A config file.", lock_config=True)
   flags.DEFINE_list("rows", None, "Only these runs (default: all).")
   flags.DEFINE_integer("measure_steps", 0, "Also time this many CPU train steps per run.")
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

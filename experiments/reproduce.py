@@ -36,8 +36,9 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from configs.paper import Table
+from disc_jax.train.config import ConfigError
 from experiments import tables
-from experiments._cli import exit_on_stop, load_module, run_configs
+from experiments._cli import exit_on_stop, load_module, parse_flags, run_configs
 from experiments._seeds import TrainFn, config_differences, flat_items, json_plain, run_seeds
 
 
@@ -89,7 +90,7 @@ def parse_row_seeds(entries: Sequence[str] | None, base: int) -> dict[str, list[
   for entry in entries or ():
     name, sep, n = entry.partition("=")
     if not sep or not n.strip().isdigit() or int(n) < 1:
-      raise ValueError(f"--row_seeds entry {entry!r} is not run=N with N >= 1, e.g. ce_2d=3")
+      raise ConfigError(f"--row_seeds entry {entry!r} is not run=N with N >= 1, e.g. ce_2d=3")
     out[name.strip()] = [base + i for i in range(int(n))]
   return out
 
@@ -138,7 +139,7 @@ def reproduce(table: Table, configs: Mapping[str, ml_collections.ConfigDict], *,
   row_seeds = {name: list(s) for name, s in (row_seeds or {}).items()}
   unknown = sorted(set(row_seeds) - set(runs))
   if unknown:
-    raise ValueError(f"row_seeds names run(s) {unknown} outside this sweep's runs {runs}")
+    raise ConfigError(f"--row_seeds names run(s) {unknown} outside this sweep's runs {runs}")
   first = {name: [s for s in seeds if s in row_seeds.get(name, seeds)] for name in runs}
   results = {}
   for name_seeds in (first, {n: [s for s in row_seeds[n] if s not in first[n]] for n in row_seeds}):
@@ -174,16 +175,18 @@ def main(argv: list[str]) -> None:
     jax.config.update("jax_compilation_cache_dir", f.compilation_cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   path = config_flags.get_config_filename(f["config"]).partition(":")[0]
-  entry = tables.load(path)
-  configs = run_configs(f["config"])
-  defaults = {name: load_module(path).get_config(f"run={name}") for name in configs}
+  with exit_on_stop():
+    entry = tables.load(path)
+    configs = run_configs(f["config"])
+    defaults = {name: load_module(path).get_config(f"run={name}") for name in configs}
+    row_seeds = parse_row_seeds(f.row_seeds, int(f.config.seed))
   seeds = [int(f.config.seed) + i for i in range(f.seeds)]
   sweep_dir = f.sweep_dir or f"workdir/sweeps/{entry.name}"
   with exit_on_stop(sweep_dir):
     text = reproduce(entry.table, configs, seeds=seeds,
                      out=f.out or f"results/{entry.name.replace('/', '_')}.md",
                      sweep_dir=sweep_dir, runs=f.rows,
-                     row_seeds=parse_row_seeds(f.row_seeds, int(f.config.seed)),
+                     row_seeds=row_seeds,
                      progress=f.progress, defaults=defaults,
                      command="python -m experiments.reproduce " + shlex.join(sys.argv[1:]))
   print(text)
@@ -191,4 +194,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

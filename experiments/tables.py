@@ -25,6 +25,7 @@ from types import ModuleType
 import numpy as np
 
 from configs import paper as paper_lib
+from disc_jax.train.config import ConfigError
 
 CONFIG_ROOT = pathlib.Path(__file__).resolve().parents[1] / "configs"
 PAPERS = ("gini_kl", "intra_class_variance", "sigma2r", "itra", "group_softmax", "compare")
@@ -54,17 +55,17 @@ def _module_name(path: pathlib.Path) -> str:
 def load(path: str | pathlib.Path) -> TableConfig:
   """The table config at ``path`` (a file under configs/<paper>/).
 
-  Raises ValueError if the file is not under configs/ or defines no ``TABLE``.
+  Raises ConfigError (a ValueError) if the file is not under configs/ or defines no ``TABLE``.
   """
   path = pathlib.Path(path).resolve()
   try:
     path.relative_to(CONFIG_ROOT)
   except ValueError:
-    raise ValueError(f"{path} is not under {CONFIG_ROOT}: table configs live in "
+    raise ConfigError(f"{path} is not under {CONFIG_ROOT}: table configs live in "
                      "configs/<paper>/<table>.py") from None
   module = importlib.import_module(_module_name(path))
   if not isinstance(getattr(module, "TABLE", None), paper_lib.Table):
-    raise ValueError(f"{path} defines no TABLE (a configs.paper.Table with the paper's "
+    raise ConfigError(f"{path} defines no TABLE (a configs.paper.Table with the paper's "
                      "figures); only table configs can be reproduced")
   return TableConfig(f"{path.parent.name}/{path.stem}", path, module)
 

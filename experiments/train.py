@@ -25,7 +25,7 @@ from ml_collections import config_flags
 
 from disc_jax import plots
 from disc_jax.train import train_and_evaluate
-from experiments._cli import exit_on_stop, run_configs
+from experiments._cli import exit_on_stop, parse_flags, run_configs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file.",
                                           lock_config=True)
@@ -72,9 +72,9 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
-  configs = run_configs(flags.FLAGS["config"])
   workdir = pathlib.Path(_WORKDIR.value).expanduser().absolute()
   with exit_on_stop(workdir):
+    configs = run_configs(flags.FLAGS["config"])
     if len(configs) == 1:
       results = {name: train_and_evaluate(c, workdir, progress=_PROGRESS.value)
                  for name, c in configs.items()}
@@ -84,4 +84,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

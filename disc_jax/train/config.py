@@ -195,6 +195,17 @@ def _check_keys(got: Any, want: Mapping[str, Any], where: str) -> None:
       _check_keys(got[key], value, f"{where}.{key}")
 
 
+def _non_finite(value: Any, where: str) -> list[str]:
+  """The paths of the NaN/inf floats in ``value`` (a plain config or part of one)."""
+  if isinstance(value, float) and not math.isfinite(value):
+    return [f"{where}={value}"]
+  if isinstance(value, Mapping):
+    return [p for k, v in value.items() for p in _non_finite(v, f"{where}.{k}")]
+  if isinstance(value, (list, tuple)):
+    return [p for i, v in enumerate(value) for p in _non_finite(v, f"{where}[{i}]")]
+  return []
+
+
 def _check_numbers(plain: Mapping[str, Any]) -> None:
   if not (isinstance(plain["dataset"]["num_workers"], int) and plain["dataset"]["num_workers"] >= 0):
     raise ValueError("config.dataset.num_workers must be an int >= 0, got "
@@ -214,6 +225,17 @@ def _check_numbers(plain: Mapping[str, Any]) -> None:
   for key, lr in lrs:
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
       raise ValueError(f"config.{key} must be a finite number > 0, got {lr!r}")
+  bad = _non_finite(plain, "config")
+  if bad:
+    raise ValueError(f"{', '.join(bad)}: a config field must be a finite number; a NaN or "
+                     "infinite value would train to NaN or to nothing")
+  decays = [("optimizer", plain["optimizer"])] + [
+      (f"aux_losses[{i}].param_optimizer", e["param_optimizer"])
+      for i, e in enumerate(plain["aux_losses"])]
+  for key, opt in decays:
+    wd = opt.get("weight_decay", 0.0)
+    if not (isinstance(wd, (int, float)) and wd >= 0):
+      raise ValueError(f"config.{key}.weight_decay must be a number >= 0 (0: none), got {wd!r}")
   if plain["best_mode"] not in ("max", "min"):
     raise ValueError(f"config.best_mode must be 'max' or 'min', got {plain['best_mode']!r}")
   fe = plain["final_eval"]

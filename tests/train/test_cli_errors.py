@@ -83,3 +83,26 @@ def test_cli_distributed_without_a_cluster_says_how_to_launch(tmp_path):
   assert "error: config.distributed=True but JAX found no cluster to join" in out.stderr
   assert "README 'Multi-host runs'" in out.stderr
   assert "Traceback" in out.stderr                  # --verbosity=1: the traceback on stderr
+
+
+@pytest.mark.parametrize("config_text, args, expected", [
+    (None, ["--config.optimizer.learning_rate=-1"],
+     "error: config.optimizer.learning_rate must be a finite number > 0, got -1.0"),
+    (None, ["--config.nonexistent=1"], "error: --config.nonexistent: the config has no field "
+     "'nonexistent'"),
+    ("def get_config(:\n", [], "SyntaxError: invalid syntax (raised at {cfg}, line 1)"),
+    ("from configs import base\ndef get_config():\n  c = base.get_config()\n  c.foo.bar = 1\n"
+     "  return c\n", [], "AttributeError: \"'foo'\" (raised at {cfg}, line 4)"),
+    ("", [], "error: --config: no config file '{cfg}'"),
+])
+def test_a_config_that_cannot_run_is_one_line_and_leaves_no_workdir(
+    tmp_path, config_text, args, expected):
+  cfg = tmp_path / "cfg.py"          # config_text "": a file that is not there
+  if config_text:
+    cfg.write_text(config_text)
+  path = "configs/tiny.py" if config_text is None else str(cfg)
+  out = _run(f"--config={path}", *args, "--workdir", str(tmp_path / "w"))
+  assert out.returncode == 1, out.stderr[-2000:]
+  assert expected.format(cfg=cfg) in out.stderr, out.stderr[-2000:]
+  assert "Traceback" not in out.stderr
+  assert not (tmp_path / "w").exists()

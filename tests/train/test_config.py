@@ -53,6 +53,9 @@ def test_base_and_default_configs_validate():
     (lambda c: setattr(c.optimizer, "learning_rate", -0.1), r"config.optimizer.learning_rate must be a finite number > 0"),
     (lambda c: setattr(c.optimizer, "learning_rate", float("inf")), r"config.optimizer.learning_rate must be a finite number > 0"),
     (lambda c: setattr(c, "label_smoothing", 1.5), r"label_smoothing must lie in \[0, 1\)"),
+    (lambda c: setattr(c, "aux_losses", [base.aux_loss("center", float("nan"))]), r"config.aux_losses\[0\].weight=nan: a config field must be a finite number"),
+    (lambda c: c.model.kwargs.__setitem__("scale", float("-inf")), r"config.model.kwargs.scale=-inf: a config field must be a finite number"),
+    (lambda c: setattr(c.optimizer, "weight_decay", -1e-4), r"config.optimizer.weight_decay must be a number >= 0"),
     (lambda c: setattr(c, "batch_size", 0), r"config.batch_size must be a positive int"),
     (lambda c: setattr(c, "best_mode", "up"), r"best_mode must be 'max' or 'min'"),
     (lambda c: setattr(c, "augment", ("jitter",)), r"config.augment: unknown augmentation 'jitter'"),
@@ -60,7 +63,7 @@ def test_base_and_default_configs_validate():
 def test_bad_config_fails_with_choices(mutate, match):
   config = _cfg()
   mutate(config)
-  with pytest.raises(ValueError, match=match):
+  with pytest.raises(config_lib.ConfigError, match=match):
     config_lib.validate(config)
 
 
