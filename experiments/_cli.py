@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib.util
+import logging
 import os
 import pathlib
 import re
@@ -15,15 +16,17 @@ import tempfile
 import threading
 import traceback
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import ml_collections
 from absl import flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 from ml_collections.config_flags import config_path
 
 from configs.base import parse_run
 from disc_jax.data import CorruptDatasetError, DatasetNotPreparedError
+from disc_jax.data.offline import CorruptFileError, MissingFileError
 from disc_jax.train import Interrupted
 from disc_jax.train.checkpoint import CorruptCheckpoint
 from disc_jax.train.config import ConfigError
@@ -60,7 +63,8 @@ def explain(e: BaseException, workdir: pathlib.Path | None) -> str | None:
   where = workdir or "the workdir"
   for c in _chain(e):
     if isinstance(c, (ConfigError, WorkdirError, CorruptCheckpoint, CorruptDatasetError,
-                      DatasetNotPreparedError, DistributedSetupError)):
+                      DatasetNotPreparedError, MissingFileError, CorruptFileError,
+                      DistributedSetupError)):
       return str(c)
     code = c.errno if isinstance(c, OSError) else None
     text = str(c)
@@ -75,12 +79,34 @@ def explain(e: BaseException, workdir: pathlib.Path | None) -> str | None:
   return None
 
 
-def _report(e: BaseException, text: str, workdir: pathlib.Path | None) -> None:
+class _BackgroundErrors(logging.Filter):
+  """Keeps Orbax's ERROR records off stderr (a failed background save logs the same
+  traceback from several threads); the failure reaches the main thread as an exception,
+  explained in one paragraph, and the records go into the traceback file."""
+
+  def __init__(self):
+    super().__init__()
+    self.records: list[str] = []
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.ERROR and "/orbax/" in record.pathname.replace(os.sep, "/"):
+      text = record.getMessage()
+      if record.exc_info:
+        text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+      self.records.append(f"[{record.pathname}:{record.lineno}] {text}")
+      return False
+    return True
+
+
+def _report(e: BaseException, text: str, workdir: pathlib.Path | None,
+            background: Sequence[str] = ()) -> None:
   """Prints ``error: text``; the traceback goes to stderr with ``--verbosity=1``, else to
   ``<workdir>/error.log`` (or a temporary file when the workdir cannot take it). A
   config error's message is all there is to it: its traceback is not kept."""
   verbose = flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].value >= 1
   full = "".join(traceback.format_exception(e))
+  if background:
+    full += "\n\nErrors logged by background threads:\n" + "\n".join(background)
   if verbose:
     print(full, file=sys.stderr)
   where = None
@@ -102,15 +128,21 @@ def _report(e: BaseException, text: str, workdir: pathlib.Path | None) -> None:
 def exit_on_stop(workdir: str | pathlib.Path | None = None) -> Iterator[None]:
   """Inside the block, a run stopped by a signal exits with ``128 + signum`` (its message
   says how to resume), one stopped by a non-finite value with 1, and one that failed in a
-  way a person can fix (:func:`explain`: a config field that cannot run, disk full,
-  read-only workdir, a workdir in use or of another config, a corrupt checkpoint or
+  way a person can fix (:func:`explain`: a config field that cannot run, an original data
+  file missing or damaged, disk full, read-only workdir, a workdir in use or of another config, a corrupt checkpoint or
   prepared dataset, no cluster for ``config.distributed``) with 1 and one paragraph; the
-  full traceback goes to ``<workdir>/error.log`` (to stderr with ``--verbosity=1``). Other errors keep their
-  traceback: they are bugs. SIGTERM outside the training loop (start-up, final
+  full traceback, with Orbax's background-thread errors, goes to ``<workdir>/error.log``
+  (to stderr with ``--verbosity=1``). Other errors keep their traceback: they are bugs. SIGTERM outside the training loop (start-up, final
   evaluation) exits with ``128 + 15`` and a message instead of killing the process."""
   workdir = None if workdir is None else pathlib.Path(workdir).expanduser().absolute()
   main = threading.current_thread() is threading.main_thread()
   previous = signal.signal(signal.SIGTERM, _raise_stopped) if main else None
+  verbose = flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].value >= 1
+  background = _BackgroundErrors()
+  handler = absl_logging.get_absl_handler()
+  if not verbose:
+    handler.addFilter(background)
+  reported = False
   try:
     yield
   except Interrupted as e:
@@ -130,9 +162,13 @@ def exit_on_stop(workdir: str | pathlib.Path | None = None) -> Iterator[None]:
     text = explain(e, workdir)
     if text is None:
       raise
-    _report(e, text, workdir)
+    _report(e, text, workdir, background.records)
+    reported = True
     sys.exit(1)
   finally:
+    handler.removeFilter(background)
+    if background.records and not reported:   # errors that never reached this thread
+      print("\n\n".join(background.records), file=sys.stderr)
     if main:
       signal.signal(signal.SIGTERM, previous)
 

@@ -22,16 +22,17 @@ It returns ``{run name: [final metrics of each seed]}`` (seed order), ready for
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Callable, Mapping, Sequence
 
 import ml_collections
+from absl import logging
 
 from disc_jax.train.config import ConfigError
 from disc_jax.train.logging import median_step_seconds
 from disc_jax.train.workdir import (  # noqa: F401 - re-exported
-    CONFIG_JSON, IGNORED_KEYS, ConfigMismatch, config_differences, flat_items, json_plain)
+    CONFIG_JSON, IGNORED_KEYS, ConfigMismatch, config_differences, flat_items, json_plain,
+    read_json)
 
 FINAL_METRICS = "final_metrics.json"
 
@@ -51,7 +52,12 @@ def _check_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> 
   path = workdir / CONFIG_JSON
   if not path.exists():
     return
-  diff = config_differences(json.loads(path.read_text()), config)
+  saved = read_json(path)
+  if not saved:
+    raise ConfigMismatch(f"{path} does not read back, so the run in {workdir} cannot be "
+                         "checked against this sweep's config; restore it, or delete that "
+                         "workdir to start the run again")
+  diff = config_differences(saved, config)
   if diff:
     raise ConfigMismatch(
         f"{workdir} holds a run of a different config (differs in {diff[:8]}"
@@ -60,9 +66,15 @@ def _check_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> 
 
 
 def finished_metrics(workdir: str | pathlib.Path) -> dict[str, float] | None:
-  """The saved final metrics of a finished run, or None if it has not finished."""
+  """The saved final metrics of a finished run, or None if it has not finished (or they do
+  not read back: the run's final evaluation is then redone from its last checkpoint)."""
   path = pathlib.Path(workdir) / FINAL_METRICS
-  return json.loads(path.read_text()) if path.exists() else None
+  if not path.exists():
+    return None
+  metrics = read_json(path)
+  if not metrics:
+    logging.warning("%s does not read back; the run's final evaluation is redone", path)
+  return metrics or None
 
 
 def run_seeds(configs: Mapping[str, ml_collections.ConfigDict], sweep_dir: str | pathlib.Path,

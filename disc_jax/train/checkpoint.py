@@ -23,6 +23,7 @@ import logging
 import os
 import pathlib
 import signal
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
+from disc_jax.train.config import ConfigError
 from disc_jax.train.state import (  # noqa: F401 - flatten/merge_variables re-exported
     COLLECTIONS, flatten, merge_variables)
 
@@ -126,6 +128,7 @@ class Checkpointer:
             STATE_ITEM: ocp.args.StandardRestore(abstract_state), _META: ocp.args.JsonRestore()}))
         return restored[STATE_ITEM], dict(restored[_META] or {})
       except Exception as e:  # noqa: BLE001 - whatever Orbax raises on a damaged step
+        _quiet_late_reads()
         if step is not None or s == steps[-1]:
           raise CorruptCheckpoint(
               f"the checkpoint {self.directory / str(s)} does not read back ({type(e).__name__}: "
@@ -150,6 +153,26 @@ class Checkpointer:
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+def _quiet_late_reads() -> None:
+  """After a failed restore, the reads still in flight complete on tensorstore's threads
+  into Orbax's closed event loop, and Python prints each as an 'Event loop is closed'
+  traceback, dozens of them around the one message that matters. This drops exactly
+  those (RuntimeError 'Event loop is closed' reported as unraisable); anything else still
+  reaches the previous hook."""
+  previous = sys.unraisablehook
+  if getattr(previous, "_disc_jax_quiet", False):
+    return
+
+  def hook(unraisable) -> None:
+    exc = unraisable.exc_value
+    if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+      return
+    previous(unraisable)
+
+  hook._disc_jax_quiet = True
+  sys.unraisablehook = hook
 
 
 class CorruptCheckpoint(RuntimeError):
@@ -218,11 +241,12 @@ class SignalGuard:
 def find_checkpoint(path: str | os.PathLike) -> pathlib.Path:
   """The ``<step>/state`` folder that ``path`` (workdir, checkpoints folder or step) names.
 
-  Raises ValueError when ``path`` does not exist or holds no complete checkpoint.
+  Raises ConfigError (a ValueError) when ``path`` does not exist or holds no complete
+  checkpoint.
   """
   root = pathlib.Path(path).expanduser().absolute()
   if not root.is_dir():
-    raise ValueError(f"config.init_from: {root} is not a directory; point it at a disc_jax "
+    raise ConfigError(f"config.init_from: {root} is not a directory; point it at a disc_jax "
                      "run's workdir, its checkpoints folder or one checkpoint step's folder")
   if (root / STATE_ITEM).is_dir():
     return root / STATE_ITEM
@@ -230,7 +254,7 @@ def find_checkpoint(path: str | os.PathLike) -> pathlib.Path:
   steps = [int(p.name) for p in folder.iterdir()
            if p.name.isdigit() and (p / STATE_ITEM).is_dir()]
   if not steps:
-    raise ValueError(f"config.init_from: no checkpoint under {root} (looked for "
+    raise ConfigError(f"config.init_from: no checkpoint under {root} (looked for "
                      f"{folder}/<step>/{STATE_ITEM}); train that run first, or point init_from at "
                      "a disc_jax run's workdir, its checkpoints folder or one step's folder")
   return folder / str(max(steps)) / STATE_ITEM
@@ -242,7 +266,7 @@ def load_model_variables(path: str | os.PathLike) -> dict[str, Any]:
   tree = ocp.PyTreeCheckpointHandler().metadata(epath.Path(state_dir)).tree
   missing = [c for c in COLLECTIONS if c not in tree]
   if missing:
-    raise ValueError(f"config.init_from: {state_dir} has no {missing} (it holds {sorted(tree)}); "
+    raise ConfigError(f"config.init_from: {state_dir} has no {missing} (it holds {sorted(tree)}); "
                      "it is not a disc_jax TrainState checkpoint")
   item = {c: tree[c] for c in COLLECTIONS}
   restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), item)

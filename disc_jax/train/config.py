@@ -257,7 +257,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 
 def _validate(config: ml_collections.ConfigDict) -> None:
-  from disc_jax.train import evaluate, objective, state, step  # noqa: PLC0415 (cycle)
+  from disc_jax.train import checkpoint, evaluate, objective, state, step  # noqa: PLC0415
 
   plain = to_plain(config)
   _check_keys(plain, to_plain(get_config()), "config")
@@ -305,6 +305,8 @@ def _validate(config: ml_collections.ConfigDict) -> None:
                                          or not plain["init_from"]):
     raise ValueError("config.init_from must be a checkpoint path (str) or None, got "
                      f"{plain['init_from']!r}")
+  if plain["init_from"] is not None:
+    checkpoint.find_checkpoint(plain["init_from"])     # fails here, before any data is read
   if isinstance(skip, str) or not all(isinstance(p, str) and p for p in skip):
     raise ValueError("config.init_from_skip must be a list of parameter paths such as "
                      f"['head'], got {skip!r}")
@@ -312,6 +314,15 @@ def _validate(config: ml_collections.ConfigDict) -> None:
     model = models.get_model(config.model.name, num_classes=num_classes, **to_plain(config.model.kwargs))
   except (ValueError, TypeError) as e:
     raise ValueError(f"config.model: {e}") from None
+  devices = len(jax.devices())
+  n = devices if config.num_devices is None else int(config.num_devices)
+  if not 1 <= n <= devices:
+    raise ValueError(f"config.num_devices must lie in [1, {devices}] (the devices visible to "
+                     f"JAX), got {config.num_devices}")
+  if config.batch_size % n:
+    raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the {n} "
+                     "devices, so every device gets the same number of examples; pick a "
+                     f"multiple of {n}")
   # One train step, abstractly: every name, kwarg and shape meets its use here.
   shape = tuple(dict(ds.kwargs).get("image_shape", info.image_shape))
   if ds.image_size:

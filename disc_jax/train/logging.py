@@ -9,6 +9,7 @@ shows steps/s and the latest losses. Only process 0 writes in a multi-host run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import pathlib
@@ -122,8 +123,16 @@ class MetricLogger:
       self._bar.close()
       self._bar = None
     if self._tb is not None:
-      self._tb.close()
-      self._tb = None
+      tb, self._tb = self._tb, None
+      writers = list((tb.all_writers or {}).values())
+      try:
+        tb.close()
+      except OSError:   # e.g. disk full: give the writers up, or tensorboardX retries the
+        for w in writers:   # flush at exit and its worker thread dies with a traceback
+          with contextlib.suppress(Exception):
+            w.event_writer._worker.stop()
+          w.event_writer._closed = True
+        raise
     if self._jsonl is not None:
       self._jsonl.close()
       self._jsonl = None

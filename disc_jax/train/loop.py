@@ -280,7 +280,8 @@ def _train(config, workdir: pathlib.Path, changed: dict, lead: bool,
                median_step_s=float(np.median(step_seconds)) if step_seconds else float("nan"))
   if start == total:   # a finished run, evaluated again: its timing is that of its training
     before = workdir_lib.read_json(workdir / "final_metrics.json")
-    final.update({k: before[k] for k in ("steps_per_s", "median_step_s") if k in before})
+    final.update({k: before[k] for k in ("train_time_s", "steps_per_s", "median_step_s")
+                  if k in before})
     if "median_step_s" not in before:
       final["median_step_s"] = median_step_seconds(workdir) or float("nan")
   logger.summary(final)

@@ -47,6 +47,7 @@ import optax
 
 from disc_jax import models
 from disc_jax.train import objective
+from disc_jax.train.config import ConfigError
 
 OPTIMIZERS: dict[str, dict[str, Any]] = {   # name -> accepted kwargs and their defaults
     "adam": {"b1": 0.9, "b2": 0.999, "eps": 1e-8},
@@ -258,7 +259,7 @@ def merge_variables(target: Mapping[str, Any], loaded: Mapping[str, Any],
     missing = sorted(kept - set(got))
     extra = sorted(p for p in set(got) - set(want) if not _skipped(p, skip))
     if missing or extra:
-      raise ValueError(
+      raise ConfigError(
           f"config.init_from: the checkpoint's {collection} do not match this model: missing "
           f"{missing[:6]}{' ...' if len(missing) > 6 else ''}, unexpected "
           f"{extra[:6]}{' ...' if len(extra) > 6 else ''}; use the same model (name and "
@@ -266,7 +267,7 @@ def merge_variables(target: Mapping[str, Any], loaded: Mapping[str, Any],
     for p in sorted(kept):
       have, new = np.shape(got[p]), np.shape(want[p])
       if have != new:
-        raise ValueError(
+        raise ConfigError(
             f"config.init_from: {collection}/{p} has shape {have} in the checkpoint but {new} "
             f"in this model; use the same model and class count, or add "
             f"{p.split('/')[0]!r} to config.init_from_skip to keep its fresh initialisation")

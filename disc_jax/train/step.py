@@ -41,6 +41,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from disc_jax import metrics as metrics_lib
 from disc_jax import models
 from disc_jax.train import objective
+from disc_jax.train.config import ConfigError
 from disc_jax.train.state import TrainState, learning_rate
 
 DATA_AXIS = "data"
@@ -73,7 +74,7 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
   devices = jax.devices()
   n = len(devices) if num_devices is None else int(num_devices)
   if not 1 <= n <= len(devices):
-    raise ValueError(f"config.num_devices must lie in [1, {len(devices)}] (the devices "
+    raise ConfigError(f"config.num_devices must lie in [1, {len(devices)}] (the devices "
                      f"visible to JAX), got {num_devices}")
   return Mesh(np.asarray(devices[:n]), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
 

@@ -5,13 +5,15 @@
 * takes ``<workdir>/.lock`` (JSON: host, pid, since), created with ``O_CREAT | O_EXCL``.
   A second run on a locked workdir raises :class:`WorkdirLocked` naming the holder. The
   holder touches the file every :data:`HEARTBEAT_S`; a lock left by a dead process of
-  this host, or not touched for :data:`STALE_S` (a holder on another host that was
-  killed), is taken over with a warning. The lock is removed when the run ends, also on
+  this host, not touched for :data:`STALE_S` (a holder on another host that was
+  killed), or empty/unreadable for :data:`TORN_S` (its writer died before writing it),
+  is taken over with a warning. A ``--workdir`` that is a file raises :class:`WorkdirError`. The lock is removed when the run ends, also on
   an exception. Only process 0 of a multi-process run takes it (the others share that
   run).
-* on a workdir that holds checkpoints and a ``config.json``, compares the two configs
-  (:func:`config_differences`) and raises :class:`ConfigMismatch` when they differ in a
-  field that changes results. Safe to change on resume (:data:`RESUME_KEYS`): the
+* on a workdir that holds checkpoints, compares their ``config.json`` with this run's
+  config (:func:`config_differences`) and raises :class:`ConfigMismatch` when they differ
+  in a field that changes results, or when ``config.json`` is missing or unreadable (the
+  checkpoints cannot be checked, so they are not resumed). Safe to change on resume (:data:`RESUME_KEYS`): the
   training length (``num_epochs``, ``num_steps``; a schedule that depends on the total
   number of steps, e.g. cosine, is then rebuilt for the new total), and every field of
   :data:`IGNORED_KEYS` (logging, evaluation and checkpoint cadence, devices, data paths,
@@ -53,6 +55,7 @@ IGNORED_KEYS = ("log_every", "checkpoint_every", "keep_checkpoints", "eval_every
 RESUME_KEYS = IGNORED_KEYS + ("num_epochs", "num_steps")
 HEARTBEAT_S = 60.0    # the holder touches the lock this often
 STALE_S = 600.0       # a lock untouched this long is stale, whichever host holds it
+TORN_S = 5.0          # an empty or unreadable lock this old is stale (its writer died)
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +121,20 @@ def check_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> di
   """Raises :class:`ConfigMismatch` if ``workdir`` holds checkpoints of another config;
   returns the allowed changes ``{key: [saved, new]}`` (empty on a fresh run)."""
   path = workdir / CONFIG_JSON
-  if not (path.exists() and has_checkpoints(workdir)):
+  if not has_checkpoints(workdir):
     return {}
-  saved = json.loads(path.read_text())
+  fix = (f"restore {path} from a backup, or delete {workdir} (or its checkpoints folder) to "
+         "start again")
+  if not path.exists():
+    raise ConfigMismatch(f"{workdir} holds checkpoints but no {CONFIG_JSON}, so they cannot be "
+                         f"checked against this run's config; {fix}")
+  try:
+    saved = json.loads(path.read_text())
+  except ValueError as e:
+    raise ConfigMismatch(f"{path} does not read back ({e}), so the checkpoints in {workdir} "
+                         f"cannot be checked against this run's config; {fix}") from None
+  if not isinstance(saved, dict):
+    raise ConfigMismatch(f"{path} holds no config (a JSON {type(saved).__name__}); {fix}")
   diff = config_differences(saved, config, ignored=RESUME_KEYS)
   want, got = dict(flat_items(json_plain(config))), dict(flat_items(saved))
   if diff:
@@ -175,11 +189,14 @@ class WorkdirLock:
         holder = self._holder()
         dead = (holder.get("host") == me["host"] and isinstance(holder.get("pid"), int)
                 and not _alive(holder["pid"]))
-        silent = time.time() - self._touched() > STALE_S
-        if dead or silent:
+        age = time.time() - self._touched()
+        silent = age > STALE_S
+        torn = not holder and age > TORN_S     # its writer died between create and write
+        if dead or silent or torn:
           log.warning("taking over the stale lock %s of process %s on %s (%s) since %s",
                       self.path, holder.get("pid"), holder.get("host"),
-                      "no longer running" if dead else f"untouched for over {STALE_S:.0f} s",
+                      "no longer running" if dead else "unreadable" if torn
+                      else f"untouched for over {STALE_S:.0f} s",
                       holder.get("since"))
           self.path.unlink(missing_ok=True)
           continue
@@ -234,6 +251,9 @@ def claim(workdir: pathlib.Path, config: ml_collections.ConfigDict, *, lead: boo
   if not lead:   # every process checks the config, so all of them stop alike
     yield check_config(workdir, config)
     return
+  if workdir.exists() and not workdir.is_dir():
+    raise WorkdirError(f"--workdir {workdir} is a file, not a folder; pass a folder (it is "
+                       "created when missing)")
   workdir.mkdir(parents=True, exist_ok=True)
   with WorkdirLock(workdir):
     yield check_config(workdir, config)
