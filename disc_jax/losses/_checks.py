@@ -21,9 +21,18 @@ def is_concrete(x) -> bool:
   return not isinstance(x, jax.core.Tracer)
 
 
+def not_a_sequence(x, name: str) -> None:
+  """A TypeError naming ``name`` for a Python list or tuple (JAX takes no lists as arrays:
+  without this, ``jnp.result_type`` fails with a message that prints the values instead)."""
+  if isinstance(x, (list, tuple)):
+    raise TypeError(f"`{name}` must be an array, got a Python {type(x).__name__}; pass "
+                    f"`jnp.asarray({name})` (JAX functions take no lists as arrays).")
+
+
 def float_array(x: ArrayLike, name: str, *, ndim: int | None = None,
                 min_ndim: int | None = None) -> jax.Array:
   """``x`` as a floating jax.Array of the expected rank, or a ValueError."""
+  not_a_sequence(x, name)
   if not jnp.issubdtype(jnp.result_type(x), jnp.floating):
     raise ValueError(
         f"`{name}` must be a floating-point array, got dtype {jnp.result_type(x)}; "
@@ -56,6 +65,7 @@ def where_array(where: ArrayLike | None, batch_size: int, *, name: str = "where"
   """
   if where is None:
     return None
+  not_a_sequence(where, name)
   dtype = jnp.result_type(where)
   if dtype != jnp.bool_:
     raise ValueError(f"`{name}` must be a bool array of shape [B] (True = row takes part), "
@@ -77,6 +87,7 @@ def label_array(labels: ArrayLike, batch_size: int, *, name: str = "labels",
   ``where`` (masked rows are padding, whose labels may be anything), and only
   when ``where`` is concrete too.
   """
+  not_a_sequence(labels, name)
   dtype = jnp.result_type(labels)
   if not jnp.issubdtype(dtype, jnp.integer):
     raise ValueError(
@@ -107,19 +118,36 @@ def label_array(labels: ArrayLike, batch_size: int, *, name: str = "labels",
 
 
 def positive_int(value, name: str) -> int:
-  """A Python int >= 1, or a ValueError naming ``name``."""
-  if isinstance(value, bool) or int(value) != value or int(value) < 1:
+  """A Python int >= 1, or a ValueError naming ``name`` (also for None, a string, NaN)."""
+  try:
+    ok = not isinstance(value, bool) and int(value) == value and int(value) >= 1
+  except (TypeError, ValueError, OverflowError):
+    ok = False
+  if not ok:
     raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
   return int(value)
 
 
 def positive_value(value, name: str, *, hint: str = "") -> None:
-  """ValueError naming ``name`` unless every entry of a concrete ``value`` is > 0.
+  """ValueError naming ``name`` unless every entry of a concrete ``value`` is finite and > 0.
 
   Traced values (inside jit/grad) cannot be checked and pass through; the
   check uses NumPy so it never stages an operation into a trace.
   """
   if value is None or not is_concrete(value):
     return
-  if not np.all(np.asarray(value) > 0):
-    raise ValueError(f"`{name}` must be > 0, got {value!r}.{' ' + hint if hint else ''}")
+  v = np.asarray(value)
+  if not np.all(np.isfinite(v) & (v > 0)):
+    raise ValueError(f"`{name}` must be > 0 and finite, got {value!r}."
+                     f"{' ' + hint if hint else ''}")
+
+
+def nonnegative_value(value, name: str, *, hint: str = "") -> None:
+  """ValueError naming ``name`` unless every entry of a concrete ``value`` is finite and >= 0
+  (traced values pass through, as in :func:`positive_value`)."""
+  if value is None or not is_concrete(value):
+    return
+  v = np.asarray(value)
+  if not np.all(np.isfinite(v) & (v >= 0)):
+    raise ValueError(f"`{name}` must be >= 0 and finite, got {value!r}."
+                     f"{' ' + hint if hint else ''}")

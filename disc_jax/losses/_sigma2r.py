@@ -160,8 +160,8 @@ def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
     centers: [C, D] learned class centers C_y.
     growth: [C] learned growth-rate parameters w_K (one sigmoid per class).
     n_neighbors: n >= 1, the neighbourhood size (paper: 7).
-    z: Z, the range of beta and the scale of K (paper: 40).
-    epsilon: the lower bound of K (eq. 9).
+    z: Z > 0, the range of beta and the scale of K (paper: 40).
+    epsilon: the lower bound of K (eq. 9), >= 0.
     spread: ``"std"`` (default: the standard deviation of the n nearest points'
       coordinates, Algorithm 1), ``"vector_std"`` (their eq. 12 vector standard
       deviation) or ``"rms_distance"`` (their RMS distance from p); see the module
@@ -193,6 +193,8 @@ def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
     raise ValueError(f"`growth` must have shape [num_classes={num_classes}] (one w_K per "
                      f"row of `centers`), got {growth.shape}.")
   n = _checks.positive_int(n_neighbors, "n_neighbors")
+  _checks.positive_value(z, "z", hint="Z is the range of beta and the scale of K (paper: 40).")
+  _checks.nonnegative_value(epsilon, "epsilon", hint="epsilon is the lower bound of K.")
   if spread not in SPREADS:
     raise ValueError(f"`spread` must be one of {SPREADS}, got {spread!r}.")
   where = _checks.where_array(where, features.shape[0])

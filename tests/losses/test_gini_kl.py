@@ -261,6 +261,7 @@ def test_jit_traces_once_per_shape(name):
     (np.ones((4, 3), np.int32), np.zeros(4, np.int32), 2, "`activations` must be a floating"),
     (np.ones(4), np.zeros(4, np.int32), 2, "`activations` must have rank >= 2"),
     (np.ones((4, 3)), np.zeros(4, np.int32), 0, "`num_classes` must be an integer >= 1"),
+    (np.ones((4, 3)), np.zeros(4, np.int32), None, "`num_classes` must be an integer >= 1"),
 ])
 def test_bad_input_raises(name, acts, labels, n, match):
   with pytest.raises(ValueError, match=match):

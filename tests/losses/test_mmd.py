@@ -334,6 +334,7 @@ F, L4 = np.ones((4, 3)), np.zeros(4, np.int32)
     ((F, L4, np.ones((4, 2)), L4, 2), {}, "same feature size"),
     ((F, L4, F, L4, 0), {}, "`num_classes` must be an integer >= 1"),
     ((F, L4, F, L4, 2), {"sigma": 0.0}, "`sigma` must be > 0"),
+    ((F, L4, F, L4, 2), {"sigma": np.inf}, "`sigma` must be > 0 and finite"),
 ])
 def test_itra_bad_input_raises(args, kwargs, match):
   with pytest.raises(ValueError, match=match):

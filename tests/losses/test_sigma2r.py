@@ -349,10 +349,21 @@ F, L4, C, W = np.ones((4, 3)), np.zeros(4, np.int32), np.zeros((2, 3)), np.zeros
     ((F, L4, C, W), {"n_neighbors": 0}, "`n_neighbors` must be an integer >= 1"),
     ((F, L4, C, W), {"n_neighbors": 2.5}, "`n_neighbors` must be an integer >= 1"),
     ((F, L4, C, W), {"spread": "var"}, "`spread` must be one of"),
+    ((F, L4, C, W), {"n_neighbors": None}, "`n_neighbors` must be an integer >= 1"),
+    ((F, L4, C, W), {"z": 0.0}, "`z` must be > 0"),
+    ((F, L4, C, W), {"z": -40.0}, "`z` must be > 0"),
+    ((F, L4, C, W), {"epsilon": -1e-3}, "`epsilon` must be >= 0"),
 ])
 def test_bad_input_raises(args, kwargs, match):
   with pytest.raises(ValueError, match=match):
     sigma2r_loss(*args, **kwargs)
+
+
+def test_python_lists_are_refused_naming_the_argument():
+  with pytest.raises(TypeError, match="`features` must be an array, got a Python list"):
+    sigma2r_loss(F.tolist(), L4, C, W)
+  with pytest.raises(TypeError, match="`labels` must be an array, got a Python list"):
+    sigma2r_loss(F, L4.tolist(), C, W)
 
 
 # ---------------------------------------------------------------- scale

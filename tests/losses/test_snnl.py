@@ -194,6 +194,8 @@ def test_jit_traces_once_per_shape():
     (np.ones((4, 3), np.int32), np.zeros(4, np.int32), {}, "`features` must be a floating"),
     (np.ones(4), np.zeros(4, np.int32), {}, "`features` must have rank 2"),
     (np.ones((4, 3)), np.zeros(4, np.int32), {"temperature": 0.0}, "`temperature` must be > 0"),
+    (np.ones((4, 3)), np.zeros(4, np.int32), {"temperature": np.inf},
+     "`temperature` must be > 0 and finite"),
 ])
 def test_bad_input_raises(x, labels, kwargs, match):
   with pytest.raises(ValueError, match=match):
