@@ -275,3 +275,15 @@ def test_run_variants_keep_field_types_for_command_line_overrides():
   assert config_path.get_type("dataset.manual_dir", config) is str
   config_path.set_value("dataset.manual_dir", config, "/data")
   assert config.dataset.manual_dir == "/data"
+
+
+def test_a_finished_run_with_unreadable_final_metrics_is_evaluated_again(tmp_path):
+  fake = FakeTrain()
+  configs = _tiny_config()
+  run_seeds(configs, tmp_path, seeds=[0], runs=["ce"], train_fn=fake, log=lambda s: None)
+  (seed_workdir(tmp_path, "ce", 0) / "final_metrics.json").write_text("{garbage")
+  again = run_seeds(configs, tmp_path, seeds=[0], runs=["ce"], train_fn=fake, log=lambda s: None)
+  assert len(fake.calls) == 2 and again["ce"][0]["accuracy"] == 0.5
+  (seed_workdir(tmp_path, "ce", 0) / "config.json").write_text("{garbage")
+  with pytest.raises(ValueError, match="config.json does not read back"):
+    run_seeds(configs, tmp_path, seeds=[0], runs=["ce"], train_fn=fake, log=lambda s: None)

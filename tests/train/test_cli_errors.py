@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import signal
 import socket
@@ -106,3 +107,18 @@ def test_a_config_that_cannot_run_is_one_line_and_leaves_no_workdir(
   assert expected.format(cfg=cfg) in out.stderr, out.stderr[-2000:]
   assert "Traceback" not in out.stderr
   assert not (tmp_path / "w").exists()
+
+
+def test_background_errors_go_to_the_traceback_file_not_stderr(tmp_path, capsys):
+  """An Orbax background save that fails logs its traceback from several threads; the
+  entry point keeps those records off stderr and puts them in error.log."""
+  from absl import logging as absl_logging
+
+  record = logging.LogRecord("absl", logging.ERROR, "/x/orbax/checkpoint/future.py", 1,
+                             "save failed: No space left on device", None, None)
+  with pytest.raises(SystemExit), exit_on_stop(tmp_path):
+    absl_logging.get_absl_handler().handle(record)
+    raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "ckpt"))
+  err = capsys.readouterr().err
+  assert "save failed" not in err and "error: the disk is full" in err
+  assert "save failed: No space left on device" in (tmp_path / ERROR_LOG).read_text()

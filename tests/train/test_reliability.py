@@ -140,7 +140,7 @@ def test_resume_refuses_a_config_that_changes_results_and_records_allowed_change
 
   # Re-running the finished run: only the final evaluation, timing figures kept, no duplicates.
   again = train_and_evaluate(config, work, progress=False)
-  for key in ("median_step_s", "steps_per_s", "accuracy"):
+  for key in ("train_time_s", "median_step_s", "steps_per_s", "accuracy"):
     assert again[key] == first[key], key
   assert json.loads((work / "final_metrics.json").read_text())["median_step_s"] == first["median_step_s"]
   assert [r["step"] for r in _rows(work, "final")] == [8]
@@ -210,3 +210,36 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_step(tiny, tmp_p
                      rf"read back .* most likely the latest, {work / 'checkpoints' / '8'}"):
     Checkpointer(work / "checkpoints")
   jax.clear_caches()
+
+
+def test_a_torn_lock_is_taken_over_and_a_file_is_no_workdir(tmp_path, caplog):
+  work = tmp_path / "w"
+  work.mkdir()
+  (work / ".lock").write_text("")             # its writer died between create and write
+  with pytest.raises(workdir_lib.WorkdirLocked):
+    workdir_lib.WorkdirLock(work).acquire()   # fresh: it may be being written right now
+  old = time.time() - workdir_lib.TORN_S - 1
+  os.utime(work / ".lock", (old, old))
+  with caplog.at_level(logging.WARNING), workdir_lib.WorkdirLock(work):
+    pass
+  assert "unreadable" in caplog.text
+  file = tmp_path / "f"
+  file.write_text("x")
+  with pytest.raises(workdir_lib.WorkdirError, match="is a file, not a folder"):
+    with workdir_lib.claim(file, None, lead=True):
+      pass
+  assert file.read_text() == "x"
+
+
+def test_checkpoints_without_a_readable_config_json_are_not_resumed(tiny, tmp_path):
+  work = tmp_path / "w"
+  config = tiny()
+  config.num_epochs = 1
+  train_and_evaluate(config, work, progress=False)
+  (work / "config.json").write_text("{garbage")
+  with pytest.raises(workdir_lib.ConfigMismatch, match=r"config.json does not read back"):
+    workdir_lib.check_config(work, config)
+  (work / "config.json").unlink()
+  with pytest.raises(workdir_lib.ConfigMismatch, match=r"holds checkpoints but no config.json"):
+    workdir_lib.check_config(work, config)
+  assert workdir_lib.check_config(tmp_path / "fresh", config) == {}
