@@ -34,12 +34,13 @@ from disc_jax.train.step import DistributedSetupError
 from disc_jax.train.workdir import WorkdirError
 
 ERROR_LOG = "error.log"
+_STOPS = (signal.SIGTERM, signal.SIGHUP)   # outside the loop: a message, exit 128 + signum
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _READ_ONLY = (errno.EACCES, errno.EROFS, errno.EPERM)
 
 
 class Stopped(Exception):
-  """SIGTERM outside the training loop (start-up, final evaluation)."""
+  """SIGTERM or SIGHUP outside the training loop (start-up, final evaluation)."""
 
   def __init__(self, signum: int):
     self.signum = signum
@@ -79,6 +80,18 @@ def explain(e: BaseException, workdir: pathlib.Path | None) -> str | None:
   return None
 
 
+def _write_log(text: str, workdir: pathlib.Path | None) -> pathlib.Path | None:
+  """Writes ``text`` to ``<workdir>/error.log``, else to a temporary file; returns where."""
+  fallback = pathlib.Path(tempfile.gettempdir()) / f"disc_jax_error_{os.getpid()}.log"
+  for path in ([workdir / ERROR_LOG] if workdir is not None else []) + [fallback]:
+    try:
+      path.write_text(text)
+    except OSError:
+      continue
+    return path
+  return None
+
+
 class _BackgroundErrors(logging.Filter):
   """Keeps Orbax's ERROR records off stderr (a failed background save logs the same
   traceback from several threads); the failure reaches the main thread as an exception,
@@ -111,15 +124,8 @@ def _report(e: BaseException, text: str, workdir: pathlib.Path | None,
     print(full, file=sys.stderr)
   where = None
   if not verbose and not isinstance(e, ConfigError):
-    fallback = pathlib.Path(tempfile.gettempdir()) / f"disc_jax_error_{os.getpid()}.log"
-    for path in ([workdir / ERROR_LOG] if workdir is not None else []) + [fallback]:
-      try:
-        path.write_text(full)
-      except OSError:
-        continue
-      where = path
-      break
-    else:
+    where = _write_log(full, workdir)
+    if where is None:
       print(full, file=sys.stderr)
   print(f"error: {text}" + (f" (full traceback: {where})" if where else ""), file=sys.stderr)
 
@@ -129,14 +135,16 @@ def exit_on_stop(workdir: str | pathlib.Path | None = None) -> Iterator[None]:
   """Inside the block, a run stopped by a signal exits with ``128 + signum`` (its message
   says how to resume), one stopped by a non-finite value with 1, and one that failed in a
   way a person can fix (:func:`explain`: a config field that cannot run, an original data
-  file missing or damaged, disk full, read-only workdir, a workdir in use or of another config, a corrupt checkpoint or
-  prepared dataset, no cluster for ``config.distributed``) with 1 and one paragraph; the
-  full traceback, with Orbax's background-thread errors, goes to ``<workdir>/error.log``
-  (to stderr with ``--verbosity=1``). Other errors keep their traceback: they are bugs. SIGTERM outside the training loop (start-up, final
-  evaluation) exits with ``128 + 15`` and a message instead of killing the process."""
+  file missing or damaged, disk full, read-only workdir, a workdir in use or of another
+  config, a corrupt checkpoint or prepared dataset, no cluster for ``config.distributed``)
+  with 1 and one paragraph; the full traceback, with Orbax's background-thread errors,
+  goes to ``<workdir>/error.log`` (to stderr with ``--verbosity=1``). Other errors keep
+  their traceback: they are bugs. SIGTERM or SIGHUP outside the training loop (start-up,
+  final evaluation) exits with ``128 + signum`` and a message instead of killing the
+  process."""
   workdir = None if workdir is None else pathlib.Path(workdir).expanduser().absolute()
   main = threading.current_thread() is threading.main_thread()
-  previous = signal.signal(signal.SIGTERM, _raise_stopped) if main else None
+  previous = {sig: signal.signal(sig, _raise_stopped) for sig in _STOPS} if main else {}
   verbose = flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].value >= 1
   background = _BackgroundErrors()
   handler = absl_logging.get_absl_handler()
@@ -167,10 +175,14 @@ def exit_on_stop(workdir: str | pathlib.Path | None = None) -> Iterator[None]:
     sys.exit(1)
   finally:
     handler.removeFilter(background)
-    if background.records and not reported:   # errors that never reached this thread
-      print("\n\n".join(background.records), file=sys.stderr)
-    if main:
-      signal.signal(signal.SIGTERM, previous)
+    if background.records and not reported:   # e.g. a save cut short by a second signal
+      where = _write_log("\n\n".join(background.records), workdir)
+      print(f"({len(background.records)} error(s) logged by Orbax's background threads: "
+            f"{where or 'see below'})", file=sys.stderr)
+      if where is None:
+        print("\n\n".join(background.records), file=sys.stderr)
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
 
 
 def _config_error(text: str, argv: list[str], frames: list[tuple[str, int]]) -> str:

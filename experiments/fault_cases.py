@@ -945,7 +945,7 @@ _signal_case("SIGKILL mid-training, then the same command", signal.SIGKILL)
 _signal_case("SIGKILL while saving a checkpoint every step", signal.SIGKILL,
              extra=("--config.checkpoint_every=1",))
 _signal_case("SIGTERM twice, 50 ms apart", signal.SIGTERM, twice=True)
-_signal_case("SIGHUP (terminal closed) mid-training", signal.SIGHUP, expect=128 + signal.SIGHUP)
+_signal_case("SIGHUP (terminal closed) mid-training", signal.SIGHUP)
 
 
 @case("signals", "SIGTERM during start-up (before the first step)")
@@ -1014,7 +1014,8 @@ def _after_nan(h: Harness) -> Verdict:
   return refused(h, p, "init_from")
 
 
-@case("numerics", "a new run `init_from` a NaN-stopped run's last finite checkpoint")
+@case("numerics", "a new run `init_from` a NaN-stopped run's last checkpoint (finite, huge "
+      "params)")
 def _init_after_nan(h: Harness) -> Verdict:
   cfg = h.config_file('c.aux_losses = [base.aux_loss("snnl", 1.0)]\n'
                       'c.optimizer = base.optimizer("sgd", 1e30)\nc.checkpoint_every = 1')
@@ -1023,6 +1024,8 @@ def _init_after_nan(h: Harness) -> Verdict:
   wd = h.path("w")
   p = h.run("--config.optimizer.learning_rate=0.01", f"--config.init_from={bad}",
             config=cfg, workdir=wd)
+  if p.rc:      # the weights of step 1 are finite but ~1e30: a clear stop is clean too
+    return refused(h, p, "non-finite", "step 1")
   return ran(h, p, {"trained": bool(final(wd)), "finite": all(
       isinstance(v, (int, float)) and v == v for v in final(wd).values())})
 

@@ -190,7 +190,8 @@ class Interrupted(Exception):
 
 
 class SignalGuard:
-  """Context manager: SIGTERM/SIGINT set :attr:`signum` instead of killing the run.
+  """Context manager: SIGTERM/SIGINT/SIGHUP set :attr:`signum` instead of killing the run
+  (SIGHUP: the terminal of a run started without ``nohup`` was closed).
 
   A second signal of the same kind while the first is being handled falls back to
   the default behaviour, so Ctrl-C twice still stops a stuck save. Outside the main
@@ -201,7 +202,7 @@ class SignalGuard:
   False
   """
 
-  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+  SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
   def __init__(self):
     self.signum: int | None = None

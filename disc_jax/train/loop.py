@@ -48,7 +48,7 @@ from disc_jax.train import evaluate, objective
 from disc_jax.train import state as state_lib
 from disc_jax.train import step as step_lib
 from disc_jax.train import workdir as workdir_lib
-from disc_jax.train.config import num_classes_of, to_plain, validate
+from disc_jax.train.config import ConfigError, num_classes_of, to_plain, validate
 from disc_jax.train.logging import MetricLogger, median_step_seconds
 from disc_jax.train.step import initialize_distributed, nonfinite_message
 
@@ -97,11 +97,15 @@ def build(config: ml_collections.ConfigDict) -> Run:
   # Each process reads and decodes only its own rows of every global batch.
   pipe_kw = dict(num_shards=mesh.size, image_size=ds.image_size,
                  process_index=jax.process_index(), process_count=jax.process_count())
-  train_pipe = data_lib.Pipeline(
-      train_src, batch_size=config.batch_size, seed=config.seed, train=True,
-      augment=tuple(config.augment), sampler=ds.sampler, min_per_class=ds.min_per_class,
-      second_batch=objective.needs_second_batch(config), num_workers=ds.num_workers,
-      **pipe_kw)
+  try:
+    train_pipe = data_lib.Pipeline(
+        train_src, batch_size=config.batch_size, seed=config.seed, train=True,
+        augment=tuple(config.augment), sampler=ds.sampler, min_per_class=ds.min_per_class,
+        second_batch=objective.needs_second_batch(config), num_workers=ds.num_workers,
+        **pipe_kw)
+  except ValueError as e:   # the batch or sampler settings do not fit this dataset's split
+    raise ConfigError(f"config.batch_size / config.dataset ({ds.name!r}, split "
+                      f"{ds.train_split!r}): {e}") from e
   eval_pipe = data_lib.Pipeline(eval_src, batch_size=eval_bs, train=False, **pipe_kw)
   train_eval_pipe = data_lib.Pipeline(train_src, batch_size=eval_bs, train=False, **pipe_kw)
   num_classes = num_classes_of(config)

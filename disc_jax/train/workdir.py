@@ -143,8 +143,9 @@ def check_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> di
     raise ConfigMismatch(
         f"{workdir} holds checkpoints of a run whose config differs from this one in "
         f"{len(diff)} field(s) that change results ({shown}{' ...' if len(diff) > 8 else ''}); "
-        f"resuming would mix two runs. Pass another workdir, or delete {workdir} to start "
-        f"again (only {', '.join(RESUME_KEYS)} may change on resume)")
+        f"resuming would mix two runs. Pass another workdir (with "
+        f"--config.init_from={workdir} to start from its latest weights), or delete {workdir} "
+        f"to start again (only {', '.join(RESUME_KEYS)} may change on resume)")
   allowed = config_differences(saved, config, ignored=())
   return {k: [got.get(k), want.get(k)] for k in allowed}
 

@@ -52,12 +52,13 @@ def test_a_bug_keeps_its_traceback(tmp_path):
 
 
 def test_sigterm_outside_the_loop_exits_with_a_message(tmp_path, capsys):
-  before = signal.getsignal(signal.SIGTERM)
+  before, before_hup = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
   with pytest.raises(SystemExit) as info, exit_on_stop(tmp_path):
     os.kill(os.getpid(), signal.SIGTERM)
   assert info.value.code == 128 + signal.SIGTERM
   assert "stopped by SIGTERM outside the training loop's own stop" in capsys.readouterr().err
   assert signal.getsignal(signal.SIGTERM) is before
+  assert signal.getsignal(signal.SIGHUP) is before_hup
 
 
 def test_cli_refuses_a_workdir_in_use(tmp_path):

@@ -134,7 +134,8 @@ def test_resume_refuses_a_config_that_changes_results_and_records_allowed_change
   changed.num_epochs = 1
   changed.optimizer.learning_rate = 0.5
   with pytest.raises(workdir_lib.ConfigMismatch,
-                     match=r"optimizer.learning_rate: 0.001 -> 0.5\).*another workdir, or delete"):
+                     match=r"optimizer.learning_rate: 0.001 -> 0.5\).*another workdir \(with "
+                     r"--config.init_from=.*latest weights\), or delete"):
     train_and_evaluate(changed, work, progress=False)
   assert (work / "config.json").read_text() == saved
 
