@@ -15,7 +15,8 @@ import jax
 import numpy as np
 import pytest
 
-from disc_jax.train import Checkpointer, aux_loss, build, optimizer, train_and_evaluate
+from disc_jax.train import (Checkpointer, ConfigError, aux_loss, build, optimizer,
+                            train_and_evaluate)
 from disc_jax.train import workdir as workdir_lib
 from disc_jax.train.checkpoint import CorruptCheckpoint
 from disc_jax.train.step import all_finite
@@ -244,3 +245,10 @@ def test_checkpoints_without_a_readable_config_json_are_not_resumed(tiny, tmp_pa
   with pytest.raises(workdir_lib.ConfigMismatch, match=r"holds checkpoints but no config.json"):
     workdir_lib.check_config(work, config)
   assert workdir_lib.check_config(tmp_path / "fresh", config) == {}
+
+
+def test_a_url_workdir_is_refused_before_anything_is_written(tiny, tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(ConfigError, match="is a URL; .* gcsfuse"):
+    train_and_evaluate(tiny(), "gs://bucket/run", progress=False)
+  assert list(tmp_path.iterdir()) == []
