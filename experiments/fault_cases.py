@@ -577,6 +577,17 @@ def _workdir_file(h: Harness) -> Verdict:
       False, "overwrote the file", message(p, h.root), "the file")
 
 
+@case("workdir", "`--workdir gs://bucket/run` (a URL)")
+def _url(h: Harness) -> Verdict:
+  cwd = h.path("cwd")
+  cwd.mkdir()
+  env = dict(h.env, PYTHONPATH=str(REPO))
+  p = h.run(workdir="gs://bucket/run", config=REPO / "configs/tiny.py", cwd=cwd, env=env)
+  v = refused(h, p, "is a URL", "gcsfuse")
+  wrote = list(cwd.iterdir())
+  return v if not wrote else Verdict(False, v.outcome + f"; wrote {wrote}", v.message)
+
+
 @case("workdir", "`--workdir` in folders that do not exist yet (a/b/c)")
 def _deep(h: Harness) -> Verdict:
   wd = h.path("deep") / "a" / "b" / "c"

@@ -61,6 +61,7 @@ class Checkpointer:
     if best_mode not in ("max", "min"):
       raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
     self.directory = pathlib.Path(directory).expanduser().absolute()  # Orbax needs absolute paths
+    _quiet_late_io()
     self.best_metric = best_metric
     self._best_is_min = best_mode == "min"
     policies: list[Any] = [ocp.checkpoint_managers.LatestN(n=keep)]
@@ -128,7 +129,6 @@ class Checkpointer:
             STATE_ITEM: ocp.args.StandardRestore(abstract_state), _META: ocp.args.JsonRestore()}))
         return restored[STATE_ITEM], dict(restored[_META] or {})
       except Exception as e:  # noqa: BLE001 - whatever Orbax raises on a damaged step
-        _quiet_late_reads()
         if step is not None or s == steps[-1]:
           raise CorruptCheckpoint(
               f"the checkpoint {self.directory / str(s)} does not read back ({type(e).__name__}: "
@@ -155,12 +155,12 @@ class Checkpointer:
     self._manager.close()
 
 
-def _quiet_late_reads() -> None:
-  """After a failed restore, the reads still in flight complete on tensorstore's threads
-  into Orbax's closed event loop, and Python prints each as an 'Event loop is closed'
-  traceback, dozens of them around the one message that matters. This drops exactly
-  those (RuntimeError 'Event loop is closed' reported as unraisable); anything else still
-  reaches the previous hook."""
+def _quiet_late_io() -> None:
+  """After a failed restore or save (a damaged checkpoint, a full disk), the reads and
+  writes still in flight complete on tensorstore's threads into Orbax's closed event
+  loop, and Python prints each as an 'Event loop is closed' traceback, dozens of them
+  around the one message that matters. This drops exactly those (RuntimeError 'Event
+  loop is closed' reported as unraisable); anything else still reaches the previous hook."""
   previous = sys.unraisablehook
   if getattr(previous, "_disc_jax_quiet", False):
     return

@@ -29,6 +29,7 @@ raise at the same step, also when only one of them was signalled.
 from __future__ import annotations
 
 import dataclasses
+import contextlib
 import json
 import pathlib
 import time
@@ -266,41 +267,49 @@ def _train(config, workdir: pathlib.Path, changed: dict, lead: bool,
     finally:
       batches.close()
 
-  # The loop's wall time, periodic evals included, summed over resumed processes.
-  this_process = time.time() - t0
-  class_names = getattr(run.train_pipeline.source, "label_names", None)
-  name = "+".join([config.classification_loss.name] + objective.term_labels(objective.entries(config)))
-  title = f"{config.model.name} / {name}"
-  final, arrays = evaluate.final_metrics(
-      run.predict_step, run.shard, state, train_pipeline=run.train_eval_pipeline,
-      test_pipeline=run.eval_pipeline, centers=objective.learned_centers(config, state.loss_params),
-      num_classes=run.num_classes, max_train_examples=config.final_eval.max_train_examples,
-      plot_dir=workdir if (config.final_eval.plot and lead) else None, title=title,
-      class_names=class_names, retrieval=config.final_eval.retrieval,
-      retrieval_k=config.final_eval.retrieval_k)
-  for prefix, pipeline in run.extra_pipelines.items():
-    result = evaluate.evaluate(run.eval_step, run.shard, state, pipeline)
-    final.update({f"{prefix}/accuracy": result["accuracy"],
-                  f"{prefix}/cross_entropy": result["cross_entropy"]})
-  final.update(step=float(int(state.step)), train_time_s=time_before + this_process,
-               steps_per_s=(int(state.step) - start) / max(this_process, 1e-9),
-               # the median outvotes steps that waited for an evaluation or a checkpoint
-               median_step_s=float(np.median(step_seconds)) if step_seconds else float("nan"))
-  if start == total:   # a finished run, evaluated again: its timing is that of its training
-    before = workdir_lib.read_json(workdir / "final_metrics.json")
-    final.update({k: before[k] for k in ("train_time_s", "steps_per_s", "median_step_s")
-                  if k in before})
-    if "median_step_s" not in before:
-      final["median_step_s"] = median_step_seconds(workdir) or float("nan")
-  logger.summary(final)
-  logger.close()
-  if lead:
-    (workdir / "final_metrics.json").write_text(json.dumps(final, indent=2, sort_keys=True))
-    if config.final_eval.plot:
-      plots.growth_rates(workdir / "metrics.jsonl", workdir / "w_K.png",
-                         title=f"{title}: σ²R w_K per class")
-    if arrays["test_features"].shape[1] <= MAX_SAVED_FEATURE_DIM:
-      names = np.asarray(class_names if class_names else [], dtype=str)
-      np.savez_compressed(workdir / "features.npz", class_names=names, **arrays)
+  try:
+    # The loop's wall time, periodic evals included, summed over resumed processes.
+    this_process = time.time() - t0
+    class_names = getattr(run.train_pipeline.source, "label_names", None)
+    name = "+".join([config.classification_loss.name]
+                    + objective.term_labels(objective.entries(config)))
+    title = f"{config.model.name} / {name}"
+    final, arrays = evaluate.final_metrics(
+        run.predict_step, run.shard, state, train_pipeline=run.train_eval_pipeline,
+        test_pipeline=run.eval_pipeline,
+        centers=objective.learned_centers(config, state.loss_params),
+        num_classes=run.num_classes, max_train_examples=config.final_eval.max_train_examples,
+        plot_dir=workdir if (config.final_eval.plot and lead) else None, title=title,
+        class_names=class_names, retrieval=config.final_eval.retrieval,
+        retrieval_k=config.final_eval.retrieval_k)
+    for prefix, pipeline in run.extra_pipelines.items():
+      result = evaluate.evaluate(run.eval_step, run.shard, state, pipeline)
+      final.update({f"{prefix}/accuracy": result["accuracy"],
+                    f"{prefix}/cross_entropy": result["cross_entropy"]})
+    final.update(step=float(int(state.step)), train_time_s=time_before + this_process,
+                 steps_per_s=(int(state.step) - start) / max(this_process, 1e-9),
+                 # the median outvotes steps that waited for an evaluation or a checkpoint
+                 median_step_s=float(np.median(step_seconds)) if step_seconds else float("nan"))
+    if start == total:   # a finished run, evaluated again: its timing is that of its training
+      before = workdir_lib.read_json(workdir / "final_metrics.json")
+      final.update({k: before[k] for k in ("train_time_s", "steps_per_s", "median_step_s")
+                    if k in before})
+      if "median_step_s" not in before:
+        final["median_step_s"] = median_step_seconds(workdir) or float("nan")
+    logger.summary(final)
+    logger.close()
+    if lead:
+      (workdir / "final_metrics.json").write_text(json.dumps(final, indent=2, sort_keys=True))
+      if config.final_eval.plot:
+        plots.growth_rates(workdir / "metrics.jsonl", workdir / "w_K.png",
+                           title=f"{title}: σ²R w_K per class")
+      if arrays["test_features"].shape[1] <= MAX_SAVED_FEATURE_DIM:
+        names = np.asarray(class_names if class_names else [], dtype=str)
+        np.savez_compressed(workdir / "features.npz", class_names=names, **arrays)
+  except BaseException:   # close what writes in the background, then report the error
+    for close in (logger.close, checkpointer.close):
+      with contextlib.suppress(Exception):
+        close()
+    raise
   checkpointer.close()
   return final
