@@ -1,4 +1,4 @@
-r"""A careless or hostile user's 100 command lines and infrastructure faults, run and judged.
+r"""A careless or hostile user's command lines and infrastructure faults, run and judged.
 
   python -m experiments.fault_cases --out results/reliability.md [--only 1-20,57]
 
@@ -1117,7 +1117,7 @@ def section(results: Sequence[tuple[Case, Verdict]], command: str, commit: str,
             wall_s: float) -> str:
   clean = sum(v.clean for _, v in results)
   return "\n".join([
-      BEGIN, "## The 100 cases", "",
+      BEGIN, f"## The fault cases ({len(results)})", "",
       f"- command: `{command}`", f"- git commit: `{commit}`",
       f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; wall time "
       f"{wall_s / 60:.0f} min on this machine's 2 CPU cores (a sweep shared them)",
