@@ -80,7 +80,11 @@ def feature_dropout_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLi
   features, labels, kernel, bias, where = head_inputs(features, labels, kernel, bias, where)
   mask = _bernoulli_mask(rng, rate, features.shape, features.dtype)
   dropped = features * mask / (1.0 - rate) if rate else features
-  return _reduce(cross_entropy(dropped @ kernel + bias, labels), reduction, where, axis_name)
+  per_sample = cross_entropy(dropped @ kernel + bias, labels)
+  # A non-finite unit that the mask drops would vanish (XLA may fuse x * 0 into a select):
+  # NaN in, NaN out, whatever the mask.
+  per_sample = jnp.where(jnp.isfinite(features).all(axis=1), per_sample, jnp.nan)
+  return _reduce(per_sample, reduction, where, axis_name)
 
 
 feature_dropout_loss.__doc__ = feature_dropout_loss.__doc__.replace("{common}", _COMMON_ARGS)

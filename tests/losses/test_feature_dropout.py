@@ -190,3 +190,18 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
   with pytest.raises(ValueError, match="`rampup_epochs`"):
     losses.adversarial_dropout_weight(1, rampup_epochs=-1)
   assert np.isfinite(losses.adversarial_dropout_loss(x, y, w, None, rate=0.3, rng=key))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_unit_that_the_mask_drops_still_gives_nan_under_jit(bad):
+  rng = jax.random.PRNGKey(3)
+  x = np.random.RandomState(0).randn(4, 6).astype(np.float32)
+  w = np.random.RandomState(1).randn(6, 3).astype(np.float32)
+  y = np.array([0, 1, 2, 0])
+  kept = np.asarray(jax.random.bernoulli(rng, 0.5, x.shape))
+  row, unit = np.argwhere(~kept)[0]
+  x[row, unit] = bad                      # a unit the mask drops
+  loss = jax.jit(lambda x: losses.feature_dropout_loss(x, y, w, None, rate=0.5, rng=rng))
+  assert np.isnan(loss(x))
+  per_row = losses.feature_dropout_loss(x, y, w, None, rate=0.5, rng=rng, reduction="none")
+  assert np.isnan(per_row[row]) and np.isfinite(np.delete(np.asarray(per_row), row)).all()
