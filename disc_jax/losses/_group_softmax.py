@@ -21,7 +21,10 @@ G = 2 ("hierarchical" grouping, eq. 12-13):
 
 * ``"discriminative"``: indices sorted ascending by the discriminativity score
   λ_j of eq. 9 averaged over the (global) batch, so group 1 holds the least
-  discriminative components (eq. 10-11); ties keep index order (stable sort).
+  discriminative components (eq. 10-11); exact ties keep index order (stable sort).
+  Scores equal in exact arithmetic but computed with different rounding (e.g. eagerly
+  and under ``jit``, which may fuse the reduction differently) can order differently,
+  and so group differently: e.g. identical rows, whose scores are all 0 up to rounding.
 * ``"random"``: a uniform random permutation drawn from ``rng`` (one per call,
   i.e. per mini-batch, shared by every G).
 * ``"fixed"``: the identity, i.e. contiguous index blocks ("pre-fixed").
