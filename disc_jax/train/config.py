@@ -322,7 +322,8 @@ def _validate(config: ml_collections.ConfigDict) -> None:
   if config.batch_size % n:
     raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the {n} "
                      "devices, so every device gets the same number of examples; pick a "
-                     f"multiple of {n}")
+                     f"multiple of {n}, or use fewer devices (config.num_devices, a divisor "
+                     "of the batch size)")
   # One train step, abstractly: every name, kwarg and shape meets its use here.
   shape = tuple(dict(ds.kwargs).get("image_shape", info.image_shape))
   if ds.image_size:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import ml_collections
 import pytest
 
@@ -56,6 +57,9 @@ def test_base_and_default_configs_validate():
     (lambda c: setattr(c, "aux_losses", [base.aux_loss("center", float("nan"))]), r"config.aux_losses\[0\].weight=nan: a config field must be a finite number"),
     (lambda c: c.model.kwargs.__setitem__("scale", float("-inf")), r"config.model.kwargs.scale=-inf: a config field must be a finite number"),
     (lambda c: setattr(c.optimizer, "weight_decay", -1e-4), r"config.optimizer.weight_decay must be a number >= 0"),
+    (lambda c: setattr(c, "batch_size", jax.device_count() * 4 + 2), r"config.batch_size=\d+ must be divisible by the \d+ devices.*config.num_devices"),
+    (lambda c: setattr(c, "num_devices", jax.device_count() + 1), r"config.num_devices must lie in \[1, \d+\]"),
+    (lambda c: setattr(c, "init_from", "/nonexistent/run"), r"config.init_from: /nonexistent/run is not a directory"),
     (lambda c: setattr(c, "batch_size", 0), r"config.batch_size must be a positive int"),
     (lambda c: setattr(c, "best_mode", "up"), r"best_mode must be 'max' or 'min'"),
     (lambda c: setattr(c, "augment", ("jitter",)), r"config.augment: unknown augmentation 'jitter'"),
