@@ -25,6 +25,7 @@ The table goes into ``--out`` between the markers ``<!-- fault_cases:begin/end -
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import gzip
@@ -39,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from absl import app, flags
 
@@ -621,48 +622,48 @@ def _symlink(h: Harness) -> Verdict:
   return ran(h, p, {"trained": bool(final(real))})
 
 
-def _mount(h: Harness, size: str) -> pathlib.Path | None:
+@contextlib.contextmanager
+def _tmpfs(h: Harness, size: str) -> Iterator[pathlib.Path | None]:
+  """A tmpfs of ``size`` mounted for the case (None where this machine cannot mount)."""
   point = h.path("mnt")
   point.mkdir()
   r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
                      capture_output=True)
-  return point if r.returncode == 0 else None
+  if r.returncode:
+    yield None
+    return
+  try:
+    yield point
+  finally:
+    subprocess.run(["umount", "-l", str(point)], capture_output=True)
 
 
-def _umount(point: pathlib.Path) -> None:
-  subprocess.run(["umount", "-l", str(point)], capture_output=True)
+NO_MOUNT = Verdict(False, "not run: cannot mount a tmpfs here")
 
 
 @case("workdir", "read-only file system under the workdir")
 def _read_only(h: Harness) -> Verdict:
-  point = _mount(h, "4m")
-  if point is None:
-    return Verdict(False, "not run: cannot mount a tmpfs here")
-  try:
+  with _tmpfs(h, "4m") as point:
+    if point is None:
+      return NO_MOUNT
     subprocess.run(["mount", "-o", "remount,ro", str(point)], check=True)
     return refused(h, h.run(workdir=point / "w"), "read-only")
-  finally:
-    _umount(point)
 
 
 @case("workdir", "disk full during training (a 300 kB file system)")
 def _disk_full(h: Harness) -> Verdict:
-  point = _mount(h, "300k")
-  if point is None:
-    return Verdict(False, "not run: cannot mount a tmpfs here")
-  try:
-    p = h.run(workdir=point / "w")
-    return refused(h, p, "disk is full", lost="steps after the last complete checkpoint")
-  finally:
-    _umount(point)
+  with _tmpfs(h, "300k") as point:
+    if point is None:
+      return NO_MOUNT
+    return refused(h, h.run(workdir=point / "w"), "disk is full",
+                   lost="steps after the last complete checkpoint")
 
 
 @case("workdir", "disk full, then space freed and the same command run again")
 def _disk_full_resume(h: Harness) -> Verdict:
-  point = _mount(h, "300k")
-  if point is None:
-    return Verdict(False, "not run: cannot mount a tmpfs here")
-  try:
+  with _tmpfs(h, "300k") as point:
+    if point is None:
+      return NO_MOUNT
     first = h.run(workdir=point / "w")
     subprocess.run(["mount", "-o", "remount,size=64m", str(point)], check=True)
     p = h.run(workdir=point / "w")
@@ -670,8 +671,6 @@ def _disk_full_resume(h: Harness) -> Verdict:
                       "same result as a straight run": same_metrics(final(point / "w"),
                                                                     h.reference())},
                lost="nothing (the redone steps)")
-  finally:
-    _umount(point)
 
 
 def _lock(wd: pathlib.Path, holder: dict | str) -> None:
