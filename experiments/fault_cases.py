@@ -281,6 +281,16 @@ def trained_past(workdir: pathlib.Path, step: int) -> Callable[[], bool]:
                      for r in log_rows(workdir))
 
 
+# The sweeps of the reproduce cases: a table config on 'synthetic' data, one seed.
+SWEEP_TABLE = "configs/intra_class_variance/table1_2_mnist.py"
+
+
+def sweep_args(sweep: pathlib.Path, rows: str, *extra: str) -> tuple[str, ...]:
+  return ("--seeds=1", f"--rows={rows}", f"--sweep_dir={sweep}", f"--out={sweep / 't.md'}",
+          "--config.final_eval.max_train_examples=64", "--config.dataset.name=synthetic",
+          "--noprogress", *extra)
+
+
 # A run long enough to be signalled mid-training: 60 epochs of 8 steps, a log row per step.
 LONG = ("--config.num_epochs=60", "--config.log_every=1")
 
@@ -432,16 +442,14 @@ def _init_mismatch(h: Harness) -> Verdict:
 @case("config", "reproduce: `--rows` names an unknown run")
 def _rows(h: Harness) -> Verdict:
   return refused(h, h.run("--rows=ce_3d", f"--sweep_dir={h.path('sweep')}",
-                          module="experiments.reproduce",
-                          config="configs/intra_class_variance/table1_2_mnist.py"),
+                          module="experiments.reproduce", config=SWEEP_TABLE),
                  "ce_3d", "ce_2d")
 
 
 @case("config", "reproduce: a malformed `--row_seeds`")
 def _row_seeds(h: Harness) -> Verdict:
   return refused(h, h.run("--row_seeds=ce_2d:3", f"--sweep_dir={h.path('sweep')}",
-                          module="experiments.reproduce",
-                          config="configs/intra_class_variance/table1_2_mnist.py"),
+                          module="experiments.reproduce", config=SWEEP_TABLE),
                  "row_seeds", "run=N")
 
 
@@ -896,15 +904,12 @@ def _log_deleted(h: Harness) -> Verdict:
 @case("resume", "reproduce: a finished run's `final_metrics.json` garbage")
 def _sweep_garbage(h: Harness) -> Verdict:
   sweep = h.path("sweep")
-  args = ("--seeds=1", "--rows=ce_2d", f"--sweep_dir={sweep}", f"--out={sweep / 't.md'}",
-          "--config.num_steps=2", "--config.final_eval.max_train_examples=64",
-          "--config.dataset.name=synthetic", "--noprogress")
-  cfg = "configs/intra_class_variance/table1_2_mnist.py"
-  first = h.run(*args, module="experiments.reproduce", config=cfg)
+  args = sweep_args(sweep, "ce_2d", "--config.num_steps=2")
+  first = h.run(*args, module="experiments.reproduce", config=SWEEP_TABLE)
   if first.rc:
     return Verdict(False, f"first sweep exit {first.rc}", message(first, h.root))
   (sweep / "ce_2d" / "seed_0" / "final_metrics.json").write_text("{garbage")
-  p = h.run(*args, module="experiments.reproduce", config=cfg)
+  p = h.run(*args, module="experiments.reproduce", config=SWEEP_TABLE)
   return ran(h, p, {"table written": (sweep / "t.md").is_file(),
                     "run redone or read": bool(final(sweep / "ce_2d" / "seed_0"))})
 
@@ -912,13 +917,10 @@ def _sweep_garbage(h: Harness) -> Verdict:
 @case("resume", "reproduce: a sweep folder holding a run of another config")
 def _sweep_other(h: Harness) -> Verdict:
   sweep = h.path("sweep")
-  base_args = ("--seeds=1", "--rows=ce_2d", f"--sweep_dir={sweep}", f"--out={sweep / 't.md'}",
-               "--config.num_steps=2", "--config.final_eval.max_train_examples=64",
-               "--config.dataset.name=synthetic", "--noprogress")
-  cfg = "configs/intra_class_variance/table1_2_mnist.py"
-  h.run(*base_args, module="experiments.reproduce", config=cfg)
-  return refused(h, h.run(*base_args, "--config.optimizer.learning_rate=0.01",
-                          module="experiments.reproduce", config=cfg), "learning_rate")
+  args = sweep_args(sweep, "ce_2d", "--config.num_steps=2")
+  h.run(*args, module="experiments.reproduce", config=SWEEP_TABLE)
+  return refused(h, h.run(*args, "--config.optimizer.learning_rate=0.01",
+                          module="experiments.reproduce", config=SWEEP_TABLE), "learning_rate")
 
 
 # ----------------------------------------------------------------------------- signals
@@ -975,16 +977,12 @@ def _term_startup(h: Harness) -> Verdict:
 @case("signals", "SIGTERM to a sweep, then the same command")
 def _term_sweep(h: Harness) -> Verdict:
   sweep = h.path("sweep")
-  args = ("--seeds=1", "--rows=ce_2d,ce_4d", f"--sweep_dir={sweep}", f"--out={sweep / 't.md'}",
-          "--config.num_epochs=40", "--config.log_every=1",
-          "--config.final_eval.max_train_examples=64", "--config.dataset.name=synthetic",
-          "--noprogress")
-  cfg = "configs/intra_class_variance/table1_2_mnist.py"
-  proc = h.start(*args, module="experiments.reproduce", config=cfg)
+  args = sweep_args(sweep, "ce_2d,ce_4d", "--config.num_epochs=40", "--config.log_every=1")
+  proc = h.start(*args, module="experiments.reproduce", config=SWEEP_TABLE)
   reached = wait_for(trained_past(sweep / "ce_2d" / "seed_0", 20), 300, proc)
   os.killpg(proc.pid, signal.SIGTERM)
   stopped = finish(proc)
-  p = h.run(*args, module="experiments.reproduce", config=cfg)
+  p = h.run(*args, module="experiments.reproduce", config=SWEEP_TABLE)
   v = ran(h, p, {"signalled mid-run": reached, "stop exit 143": stopped.rc == 143,
                  "table written": (sweep / "t.md").is_file()})
   v.message = message(stopped, h.root)

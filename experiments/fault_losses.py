@@ -768,11 +768,6 @@ DIAGNOSES = (
     (r"sigma2r_loss", r"inf_growth", "",
      "sigmoid(+inf) = 1 swallows an infinite w_K, so K and the loss stay finite. Fix: map "
      "inf to NaN in `growth` as in the features."),
-    (r"feature_dropout_loss", r"(nan|inf|neginf)_features", "jit",
-     "Under jit XLA simplifies `features * mask` (mask = a converted Bernoulli draw) to a "
-     "select, so a NaN unit that the mask drops vanishes (eagerly 0 * NaN = NaN). Fix: "
-     "carry each row's NaN past the mask, e.g. `jnp.where(jnp.isnan(features).any(1), "
-     "jnp.nan, per_sample)` after `head_inputs` (which has already turned inf into NaN)."),
     (r"l_softmax_loss|noisy_softmax_loss|virtual_softmax_loss", r"features_1e30", "",
      "||x||^2 = 1e60 overflows float32 in `_safe_norm`, so ||W_y|| ||x|| is inf (L-/Noisy "
      "Softmax: an inf target logit, loss inf; Virtual Softmax: inf - inf = NaN) while the "

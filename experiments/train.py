@@ -25,7 +25,7 @@ from ml_collections import config_flags
 
 from disc_jax import plots
 from disc_jax.train import train_and_evaluate
-from disc_jax.train.config import ConfigError
+from disc_jax.train import workdir as workdir_lib
 from experiments._cli import exit_on_stop, parse_flags, run_configs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file.",
@@ -73,13 +73,9 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
-  url = "://" in _WORKDIR.value
-  workdir = pathlib.Path(_WORKDIR.value).expanduser().absolute()
-  with exit_on_stop(None if url else workdir):
-    if url:
-      raise ConfigError(f"--workdir {_WORKDIR.value!r} is a URL; the run writes its workdir "
-                        "with local file operations, so pass a local path or a mounted one "
-                        "(NFS, or a bucket mounted with gcsfuse) that every host sees")
+  with exit_on_stop():
+    workdir = workdir_lib.local_path(_WORKDIR.value)
+  with exit_on_stop(workdir):
     configs = run_configs(flags.FLAGS["config"])
     if len(configs) == 1:
       results = {name: train_and_evaluate(c, workdir, progress=_PROGRESS.value)

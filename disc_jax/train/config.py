@@ -314,11 +314,7 @@ def _validate(config: ml_collections.ConfigDict) -> None:
     model = models.get_model(config.model.name, num_classes=num_classes, **to_plain(config.model.kwargs))
   except (ValueError, TypeError) as e:
     raise ValueError(f"config.model: {e}") from None
-  devices = len(jax.devices())
-  n = devices if config.num_devices is None else int(config.num_devices)
-  if not 1 <= n <= devices:
-    raise ValueError(f"config.num_devices must lie in [1, {devices}] (the devices visible to "
-                     f"JAX), got {config.num_devices}")
+  n = step.make_mesh(config.num_devices).size       # checks num_devices
   if config.batch_size % n:
     raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the {n} "
                      "devices, so every device gets the same number of examples; pick a "

@@ -154,13 +154,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   ``callbacks`` are called as ``cb(step, state, metrics)`` after every processed step
   (host metrics as floats); they must not keep ``state`` (it is donated).
   """
-  if "://" in str(workdir):
-    raise ConfigError(f"workdir {str(workdir)!r} is a URL; the run writes its workdir with "
-                      "local file operations, so pass a local path or a mounted one (NFS, or "
-                      "a bucket mounted with gcsfuse) that every host sees")
+  workdir = workdir_lib.local_path(workdir)
   initialize_distributed(config)
   validate(config)
-  workdir = pathlib.Path(workdir).expanduser().absolute()
   lead = jax.process_index() == 0
   with workdir_lib.claim(workdir, config, lead=lead) as changed:
     return _train(config, workdir, changed, lead, callbacks, progress)

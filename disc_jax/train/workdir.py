@@ -42,7 +42,7 @@ from typing import Any
 
 import ml_collections
 
-from disc_jax.train.config import get_config, to_plain
+from disc_jax.train.config import ConfigError, get_config, to_plain
 
 CONFIG_JSON = "config.json"
 CONFIG_HISTORY = "config_history.jsonl"
@@ -115,6 +115,16 @@ def config_differences(saved: Mapping[str, Any], config: ml_collections.ConfigDi
 def has_checkpoints(workdir: pathlib.Path) -> bool:
   folder = workdir / "checkpoints"
   return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
+def local_path(workdir: str | os.PathLike) -> pathlib.Path:
+  """``workdir`` as an absolute local path; a URL (``gs://...``) raises :class:`ConfigError`:
+  the run writes its workdir with local file operations (lock, logs, config)."""
+  if "://" in str(workdir):
+    raise ConfigError(f"workdir {str(workdir)!r} is a URL; the run writes its workdir with "
+                      "local file operations, so pass a local path or a mounted one (NFS, or "
+                      "a bucket mounted with gcsfuse) that every host sees")
+  return pathlib.Path(workdir).expanduser().absolute()
 
 
 def check_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> dict[str, list]:
