@@ -68,10 +68,13 @@ COMMIT_ENV = "DISC_JAX_COMMIT"
 def git_commit() -> str:
   """``HEAD``'s hash, with '+dirty' when the working tree has uncommitted changes.
 
-  A copy of the tree without ``.git`` (what a remote GPU machine receives) has no HEAD to
-  read: there the caller states the commit it copied in ``$DISC_JAX_COMMIT``, and the
-  header says it was stated rather than read.
+  ``$DISC_JAX_COMMIT``, when set, is used instead, marked as stated: a copy of the tree
+  sent elsewhere (a GPU machine) may have no ``.git``, or an older one whose HEAD is not
+  the tree's commit, so there the caller states the commit it copied.
   """
+  stated = os.environ.get(COMMIT_ENV, "").strip()
+  if stated:
+    return f"{stated} (stated in ${COMMIT_ENV} by the caller that copied the tree)"
   root = pathlib.Path(__file__).resolve().parents[1]
   try:
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
@@ -79,9 +82,6 @@ def git_commit() -> str:
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                            capture_output=True, text=True, check=True).stdout.strip()
   except (OSError, subprocess.CalledProcessError):
-    stated = os.environ.get(COMMIT_ENV, "").strip()
-    if stated:
-      return f"{stated} (stated in ${COMMIT_ENV}: a copy of the tree without .git)"
     return "unknown (not a git checkout)"
   return head + ("+dirty" if dirty else "")
 

@@ -39,6 +39,7 @@ from experiments import tables
 from experiments._seeds import FINAL_METRICS, seed_workdir
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+REPRODUCE = ("-m", "experiments.reproduce")   # what trains a run / writes a table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--manual_dir", required=True, help="folder of <dataset>/ original files")
   p.add_argument("--sweep_root", default="workdir/sweeps/gpu")
   p.add_argument("--logs", default="workdir/gpu_logs")
+  p.add_argument("--results", default="results", help="where the tables are written")
   p.add_argument("--jobs", type=int, default=12, help="runs training at once")
   p.add_argument("--deadline_s", type=float, default=470.0)
   p.add_argument("--only", nargs="*", help="these sweep names (default: all of SWEEPS)")
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if finished(sweep_dir, run, seed):
           continue
         queue.append(Job(sweep, run, seed, [
-            sys.executable, "-m", "experiments.reproduce", *base, "--rows", run, "--seeds", "1",
+            sys.executable, *REPRODUCE, *base, "--rows", run, "--seeds", "1",
             f"--config.seed={seed}", "--out", f"{logs}/{sweep.name}.{run}.{seed}.md"],
             logs / f"{sweep.name}.{run}.{seed}.log"))
   total = len(queue)
@@ -135,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 
   def write_table(sweep: Sweep) -> None:
     """Starts the table's own command, which reads every finished run back."""
-    cmd = [sys.executable, "-m", "experiments.reproduce", *table_args(sweep, **common),
-           "--seeds", str(sweep.seeds), "--out", f"results/{sweep.name}.md"]
+    cmd = [sys.executable, *REPRODUCE, *table_args(sweep, **common),
+           "--seeds", str(sweep.seeds), "--out", f"{args.results}/{sweep.name}.md"]
     print(f"{stamp()} writing {sweep.name}: {shlex.join(cmd[1:])}", flush=True)
     with open(logs / f"{sweep.name}.table.log", "w") as f:
       writing[sweep.name] = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     running.clear()
 
   for sweep in sweeps:   # finished by an earlier call
-    if complete(sweep) and not (ROOT / "results" / f"{sweep.name}.md").exists():
+    if complete(sweep) and not (ROOT / args.results / f"{sweep.name}.md").exists():
       write_table(sweep)
   while queue or running:
     for job in list(running):
@@ -202,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
   written = []
   for sweep in sweeps:
     proc = writing.get(sweep.name)
+    if proc is None and complete(sweep):
+      print(f"{sweep.name}: written by an earlier call", flush=True)
+      written.append(sweep.name)
+      continue
     if proc is None:
       sweep_dir = pathlib.Path(args.sweep_root) / sweep.name
       missing = [(r, s) for r in run_names(sweep) for s in range(sweep.seeds)
