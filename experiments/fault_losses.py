@@ -84,7 +84,6 @@ import dataclasses
 import datetime
 import re
 import shlex
-import subprocess
 import sys
 import time
 import warnings
@@ -736,18 +735,6 @@ def run(names: Sequence[str] | None = None, *, modes: Sequence[str] = MODES,
 
 
 # ---------------------------------------------------------------- the report
-def git_commit() -> str:
-  root = Path(__file__).resolve().parents[1]
-  try:
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                          text=True, check=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return "unknown (not a git checkout)"
-  return head + ("+dirty" if dirty else "")
-
-
 def summary(results: Sequence[Result]) -> str:
   return f"{sum(r.clean for r in results)} of {len(results)} direct loss calls clean"
 
@@ -760,40 +747,26 @@ def _cell(text: str) -> str:
 # (loss regex, case regex, mode regex, diagnosis). Matched against the unclean calls only,
 # so an entry whose calls became clean drops out of the report.
 DIAGNOSES = (
-    (r"center_loss|intra_class_variance_loss|sigma2r_loss", r"inf_(centers|centroids)", "",
-     "Only the features go through `_batch.clean_rows` (inf -> NaN): an inf center gives "
-     "||x - c||^2 = inf, a loss of +inf, not NaN. Fix: map inf to NaN in `centers` / "
-     "`centroids` too (`jnp.where(jnp.isinf(c), jnp.nan, c)` in `_centers._checked` and "
-     "`sigma2r_loss`; traced math, so not changed here)."),
-    (r"sigma2r_loss", r"inf_growth", "",
-     "sigmoid(+inf) = 1 swallows an infinite w_K, so K and the loss stay finite. Fix: map "
-     "inf to NaN in `growth` as in the features."),
     (r"l_softmax_loss|noisy_softmax_loss|virtual_softmax_loss", r"features_1e30", "",
      "||x||^2 = 1e60 overflows float32 in `_safe_norm`, so ||W_y|| ||x|| is inf (L-/Noisy "
      "Softmax: an inf target logit, loss inf; Virtual Softmax: inf - inf = NaN) while the "
-     "exact loss (~1e30) is representable. Fix: overflow-safe norms (scale by max|v| under "
-     "stop_gradient before squaring), or document that |x| must stay below ~1e19."),
+     "exact loss (~1e30) is representable. Documented limit (the module docstring): |x| "
+     "below ~1e19 in float32. A fix would be overflow-safe norms (scale by max|v| under "
+     "stop_gradient before squaring), which changes the rounding of every valid input."),
     (r"soft_nearest_neighbor_loss|itra_loss|mmd|sigma2r_loss", r"features_1e30", "",
      "The fused squared distances ||a||^2 + ||b||^2 - 2 a.b overflow float32 and "
      "inf - inf gives NaN (SNNL, ITRA, MMD) or an inf loss (sigma2R), where the exact "
      "value is finite (ITRA, MMD, sigma2R) or beyond float32 (SNNL: NaN instead of inf). "
-     "Fix: document that |x| must stay below ~1e19 in float32, or compute the distances of "
-     "features divided by a stop-gradient max-abs scale (exact for MMD/ITRA with the "
-     "median bandwidth, which is scale-invariant)."),
-    (r".*", r".*_array_negative", "jit",
-     "A hyperparameter passed as an array is traced under jit, where the Python checks "
-     "(`_checks.positive_value`, `_nonnegative`, `_is_negative`) cannot see its value, "
-     "and the loss computes with it: a negative temperature / sigma / lam / alpha / weight "
-     "gives a plausible value (or inf). Fix: on traced values only, `jnp.where(param > 0, "
-     "loss, jnp.nan)` (>= 0 for lam, alpha, weight); concrete values keep the eager "
-     "check, so valid numerics are unchanged."),
+     "Documented limit (each docstring): |x| below ~1e19 in float32. A fix would divide "
+     "the features by a stop-gradient max-abs scale (exact for MMD/ITRA with the median "
+     "bandwidth, which is scale-invariant), which changes the rounding of valid inputs."),
     (r"group_softmax_loss", r"identical_rows", "jit",
      "Identical rows with balanced labels make every discriminativity score 0 in exact "
      "arithmetic; the float scores are rounding noise (~1e-9) that differs between eager "
      "and jit, so the two sort the components differently and pick different groupings "
-     "(\"ties keep index order\" holds only for bitwise ties). Fix: break near-ties "
-     "deterministically (round the scores to a relative grid before the stable argsort; "
-     "this changes the grouping of near-tied valid inputs), or document it."),
+     "(\"ties keep index order\" holds only for bitwise ties). Documented in "
+     "`group_softmax_loss`; a fix would round the scores to a relative grid before the "
+     "stable argsort, which changes the grouping of near-tied valid inputs."),
 )
 
 
@@ -895,6 +868,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       sys.argv[1:] if argv is None else list(argv))
   out = Path(args.out)
   out.parent.mkdir(parents=True, exist_ok=True)
+  from experiments.reproduce import git_commit  # noqa: PLC0415
   out.write_text(report(results, command=command.strip(), commit=git_commit(), wall_s=wall))
   print(f"{summary(results)} (report: {out}, {wall:.0f} s)")
   return 0

@@ -47,6 +47,29 @@ def valid_count(x: jax.Array, where: jax.Array | None,
   return psum(jnp.sum(where, dtype=jnp.int32), axis_name)
 
 
+def nan_for_infinite(loss: jax.Array, labels: jax.Array, *params: jax.Array, reduction: str,
+                     where: jax.Array | None = None, axis_name: AxisName = None) -> jax.Array:
+  """``loss`` made NaN where a selected row's class has an infinite entry in one of
+  ``params``, learned per-class parameters [C, ...] (centers, growth rates).
+
+  :func:`clean_rows` turns infinite features into NaN; an infinite learned parameter
+  gets the same outcome here, so it never surfaces as an inf that looks like a large
+  valid value, or as a finite loss (the sigmoid of an infinite growth rate is 1).
+  ``loss`` is the reduced value (NaN when any selected row of the global batch is of
+  such a class) or, for ``reduction="none"``, the [B] terms (NaN at those rows). It is
+  applied to the finished loss, so the loss's own arithmetic, and its rounding, stay as
+  they are.
+  """
+  bad = jnp.zeros(params[0].shape[0], bool)
+  for p in params:
+    bad = bad | jnp.any(jnp.isinf(p).reshape(p.shape[0], -1), axis=1)
+  rows = bad[labels] if where is None else bad[labels] & where
+  nan = jnp.asarray(jnp.nan, loss.dtype)
+  if reduction == "none":
+    return jnp.where(rows, nan, loss)
+  return jnp.where(psum(jnp.sum(rows, dtype=jnp.int32), axis_name) > 0, nan, loss)
+
+
 def clean_rows(x: jax.Array, labels: jax.Array | None = None, *,
                where: jax.Array | None = None, num_classes: int | None = None
                ) -> tuple[jax.Array, jax.Array | None]:

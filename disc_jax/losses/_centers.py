@@ -13,7 +13,8 @@ With ``axis_name`` the means, counts and sums are those of the global batch.
 ``where`` ([B] bool) leaves rows out of the mean and of the center update's
 class sums and counts, as if sliced out; ``reduction="none"`` returns the
 per-sample terms [B] (0 at masked rows) whose mean over the selected rows is the
-default ``"mean"``. NaN or inf in a selected feature gives a NaN term; a label
+default ``"mean"``. NaN or inf in a selected feature gives a NaN term, and so does an
+infinite center (centroid) for the rows of its class; a label
 outside [0, C) gives NaN (a ValueError when the labels are concrete). Features
 below float32 precision are computed in float32.
 """
@@ -91,7 +92,9 @@ def center_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike, *,
   features, labels, centers, where = _checked(features, labels, centers, "centers", where)
   reduction = _checks.reduction(reduction)
   per_sample = 0.5 * _sq_dist_to_center(features, labels, centers)
-  return _batch.reduce(per_sample, reduction, where=where, axis_name=axis_name)
+  loss = _batch.reduce(per_sample, reduction, where=where, axis_name=axis_name)
+  return _batch.nan_for_infinite(loss, labels, centers, reduction=reduction, where=where,
+                                 axis_name=axis_name)
 
 
 def update_centers(centers: ArrayLike, features: ArrayLike, labels: ArrayLike,
@@ -180,4 +183,6 @@ def intra_class_variance_loss(features: ArrayLike, labels: ArrayLike, centroids:
                                                 where)
   reduction = _checks.reduction(reduction)
   per_sample = _sq_dist_to_center(features, labels, centroids)
-  return _batch.reduce(per_sample, reduction, where=where, axis_name=axis_name)
+  loss = _batch.reduce(per_sample, reduction, where=where, axis_name=axis_name)
+  return _batch.nan_for_infinite(loss, labels, centroids, reduction=reduction, where=where,
+                                 axis_name=axis_name)

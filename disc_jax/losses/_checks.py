@@ -5,7 +5,9 @@ Shape and dtype checks are static, so they also run (once, at trace time) under
 (NumPy arrays or committed ``jax.Array`` outside a trace); on traced labels the
 losses turn the rows with an out-of-range label into NaN instead
 (:func:`disc_jax.losses._batch.clean_rows`), so a bad label can never pass as a
-plausible value.
+plausible value. Hyperparameters likewise: concrete ones are range-checked with a
+ValueError, traced ones (under jit) make the loss NaN when out of range
+(:func:`nan_unless_valid`).
 """
 
 from __future__ import annotations
@@ -140,6 +142,23 @@ def positive_value(value, name: str, *, hint: str = "") -> None:
   if not np.all(np.isfinite(v) & (v > 0)):
     raise ValueError(f"`{name}` must be > 0 and finite, got {value!r}."
                      f"{' ' + hint if hint else ''}")
+
+
+def nan_unless_valid(loss: jax.Array, value, *, positive: bool = True) -> jax.Array:
+  """``loss``, or NaN if a *traced* hyperparameter ``value`` is not finite and > 0
+  (>= 0 with ``positive=False``).
+
+  Concrete values are checked eagerly with a ValueError (:func:`positive_value`,
+  :func:`nonnegative_value`) and return ``loss`` unchanged: a hyperparameter given as a
+  Python number adds nothing to the computation. A traced one (an argument of a jitted
+  function, a schedule) cannot raise, so an invalid value makes the loss NaN instead of
+  a plausible number.
+  """
+  if value is None or is_concrete(value):
+    return loss
+  v = jnp.asarray(value)
+  ok = jnp.all(jnp.isfinite(v) & ((v > 0) if positive else (v >= 0)))
+  return jnp.where(ok, loss, jnp.asarray(jnp.nan, loss.dtype))
 
 
 def nonnegative_value(value, name: str, *, hint: str = "") -> None:

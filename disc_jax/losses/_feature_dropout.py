@@ -191,7 +191,8 @@ def adversarial_dropout_loss(features: ArrayLike, labels: ArrayLike, kernel: Arr
   clean = cross_entropy(_masked_logits(features, base, kernel, bias), labels)
   adversarial = cross_entropy(_masked_logits(features, adv, kernel, bias), labels)
   per_sample = clean + jnp.asarray(weight, clean.dtype) * adversarial
-  return _reduce(per_sample, reduction, where, axis_name)
+  return _checks.nan_unless_valid(_reduce(per_sample, reduction, where, axis_name), weight,
+                                  positive=False)
 
 
 adversarial_dropout_loss.__doc__ = adversarial_dropout_loss.__doc__.replace(

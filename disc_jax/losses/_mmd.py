@@ -38,6 +38,8 @@ Choices the paper leaves open (fixed here and tested):
   per-example term whose mean they are), so they have no ``reduction``
   argument and no per-example form.
 * Features below float32 precision are computed in float32.
+  The squared distances are fused (‖a‖² + ‖b‖² - 2 a·b), so in float32 features above
+  about 1e19 in magnitude overflow them (NaN): use float64 features at such scales.
 
 All classes are handled at once: with signed weights w_i = 1/n_k on batch 1 and
 -1/m_k on batch 2, MMD_k^2 = sum_{i,j in class k} w_i w_j K_ij, which is a
@@ -238,7 +240,8 @@ def mmd(x: ArrayLike, y: ArrayLike, *, sigma: float | ArrayLike | None = None,
   zeros = lambda a: jnp.zeros((a.shape[0],), jnp.int32)  # noqa: E731
   mmd2, present = grouped_mmd2(x, zeros(x), y, zeros(y), 1, sigma=sigma, valid_1=where_1,
                                valid_2=where_2, axis_name=axis_name)
-  return jnp.where(present[0], _pairwise.safe_sqrt(mmd2[0]), 0)
+  return _checks.nan_unless_valid(jnp.where(present[0], _pairwise.safe_sqrt(mmd2[0]), 0),
+                                  sigma)
 
 
 def itra_loss(features_1: ArrayLike, labels_1: ArrayLike, features_2: ArrayLike,
@@ -321,4 +324,5 @@ def itra_loss(features_1: ArrayLike, labels_1: ArrayLike, features_2: ArrayLike,
                                sigma=sigma, valid_1=where_1, valid_2=where_2,
                                axis_name=axis_name)
   per_class = jnp.where(present, _pairwise.safe_sqrt(mmd2), 0)
-  return jnp.sum(per_class) / jnp.maximum(jnp.sum(present), 1)
+  return _checks.nan_unless_valid(jnp.sum(per_class) / jnp.maximum(jnp.sum(present), 1),
+                                  sigma)

@@ -53,9 +53,13 @@ Other choices the paper leaves open (fixed here and tested):
   of the mean, as if sliced out; ``reduction="none"`` returns the per-sample terms
   beta_i ||x_i - C_{y_i}||^2 [B] (0 at masked rows).
 * NaN or inf in a selected feature gives NaN (its own term, and the spread of every
-  neighbourhood it is in); a label outside [0, C) gives NaN (a ValueError when the
+  neighbourhood it is in), and an infinite center or growth rate w_K gives NaN for the
+  rows of its class (the sigmoid would otherwise hide an infinite w_K); a label outside
+  [0, C) gives NaN (a ValueError when the
   labels are concrete); an empty or all-masked batch gives 0.
 * Features below float32 precision are computed in float32.
+  The squared distances are fused (‖a‖² + ‖b‖² - 2 a·b), so in float32 features above
+  about 1e19 in magnitude overflow them (an inf loss): use float64 features at such scales.
 """
 
 from __future__ import annotations
@@ -211,7 +215,9 @@ def sigma2r_loss(features: ArrayLike, labels: ArrayLike, centers: ArrayLike,
                                        num_classes=num_classes)
   per_sample = _sigma2r(features, labels, valid, centers, growth, jnp.asarray(z, dtype),
                         jnp.asarray(epsilon, dtype), n, spread, axis_name)
-  return _batch.reduce(per_sample, reduction, where=where, axis_name=axis_name)  # eq. 10
+  loss = _batch.reduce(per_sample, reduction, where=where, axis_name=axis_name)  # eq. 10
+  return _batch.nan_for_infinite(loss, labels, centers, growth[:, None], reduction=reduction,
+                                 where=where, axis_name=axis_name)
 
 
 @functools.partial(jax.jit, static_argnames=("n", "spread", "axis_name"))

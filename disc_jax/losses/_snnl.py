@@ -24,6 +24,8 @@ Choices (fixed here and tested):
   clip at 0 and the masked log-sum-exp (whose emptiness test uses the mask,
   not the sum).
 * Features below float32 precision are computed in float32.
+  The squared distances are fused (‖a‖² + ‖b‖² - 2 a·b), so in float32 features above
+  about 1e19 in magnitude overflow them (NaN): use float64 features at such scales.
 
 Memory: one [B, B] matrix of fused squared distances is stored; the softmax
 weights and gradient temporaries are formed in blocks of rows (``_pairwise``).
@@ -100,7 +102,8 @@ def soft_nearest_neighbor_loss(features: ArrayLike, labels: ArrayLike, *,
   features, labels = _batch.clean_rows(features, labels, where=where)
   terms, counted = _snnl(features, labels, valid, jnp.asarray(temperature, features.dtype),
                          axis_name)
-  return _batch.reduce(terms, reduction, where=counted, axis_name=axis_name)
+  return _checks.nan_unless_valid(
+      _batch.reduce(terms, reduction, where=counted, axis_name=axis_name), temperature)
 
 
 @functools.partial(jax.jit, static_argnames=("axis_name",))

@@ -25,7 +25,9 @@ Choices shared by all of them (the papers write the head without a bias):
   formulas exactly and the unmodified limits equal the model's own logits.
 * Norms use a ``where``-guarded square root: a zero feature row (or a zero
   kernel column) has norm 0, cos θ = 0 and a zero (not NaN) gradient there.
-* Inputs of lower precision than float32 are computed in float32.
+* Inputs of lower precision than float32 are computed in float32. In float32 the
+  squared norm ‖x‖² overflows for features above about 1e19 in magnitude (an inf
+  target logit, or NaN in Virtual Softmax): use float64 features at such scales.
 * Every loss is a mean of per-sample terms: ``reduction="none"`` returns them
   ([B], 0 at masked rows), ``where`` ([B] bool) leaves rows out of the mean,
   and ``axis_name`` makes the mean that of the global batch's selected rows
@@ -244,7 +246,8 @@ def l_softmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike,
   _nonnegative(lam, "lam")
   features, labels, kernel, bias, where = head_inputs(features, labels, kernel, bias, where)
   logits = _l_softmax_logits(features, labels, kernel, bias, margin, lam)
-  return _reduce(cross_entropy(logits, labels), reduction, where, axis_name)
+  return _checks.nan_unless_valid(
+      _reduce(cross_entropy(logits, labels), reduction, where, axis_name), lam, positive=False)
 
 
 l_softmax_loss.__doc__ = l_softmax_loss.__doc__.replace("{common}", _COMMON_ARGS)
@@ -364,7 +367,9 @@ def noisy_softmax_loss(features: ArrayLike, labels: ArrayLike, kernel: ArrayLike
     raise ValueError("`rng` is required: pass a jax.random key for the noise ξ.")
   features, labels, kernel, bias, where = head_inputs(features, labels, kernel, bias, where)
   logits = _noisy_logits(features, labels, kernel, bias, rng, alpha)
-  return _reduce(cross_entropy(logits, labels), reduction, where, axis_name)
+  return _checks.nan_unless_valid(
+      _reduce(cross_entropy(logits, labels), reduction, where, axis_name), alpha,
+      positive=False)
 
 
 noisy_softmax_loss.__doc__ = noisy_softmax_loss.__doc__.replace("{common}", _COMMON_ARGS)

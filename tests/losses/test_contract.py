@@ -484,3 +484,54 @@ def test_pmap_equals_global_masked_batch(name):
   want = call(case, a, deterministic=True, **mask_kwargs(case, m1, m2))
   np.testing.assert_allclose(np.asarray(out), np.full(NUM_DEVICES, float(want)), rtol=2e-5,
                              atol=1e-6)
+
+
+# ------------------------------------------------ learned parameters and traced hyperparameters
+LEARNED = [("center_loss", "centers"), ("intra_class_variance_loss", "centers"),
+           ("sigma2r_loss", "centers"), ("sigma2r_loss", "growth")]
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf], ids=["inf", "-inf"])
+@pytest.mark.parametrize("name, key", LEARNED)
+def test_an_infinite_learned_parameter_gives_nan(name, key, bad):
+  case = CASES[name]
+  a = inputs(case)
+  p = np.array(a[key], np.float32)
+  p.flat[0] = bad                    # class 0's center (or growth rate); class 0 is present
+  a[key] = p
+  assert 0 in np.asarray(a["labels"])
+  assert np.isnan(float(call(case, a)))
+  assert np.isnan(float(jax.jit(lambda a: call(case, a))(a)))
+
+
+HYPER = {  # loss called with one hyperparameter v: (fn(a, v), case, a valid v, invalid v's)
+    "soft_nearest_neighbor_loss": (lambda a, v: losses.soft_nearest_neighbor_loss(
+        a["features"], a["labels"], temperature=v), 0.7, (-0.7, 0.0, np.inf)),
+    "mmd": (lambda a, v: losses.mmd(a["features_1"], a["features_2"], sigma=v),
+            2.0, (-2.0, 0.0, np.nan)),
+    "itra_loss": (lambda a, v: losses.itra_loss(a["features_1"], a["labels_1"],
+                                                a["features_2"], a["labels_2"], C, sigma=v),
+                  2.0, (-2.0, 0.0, np.inf)),
+    "l_softmax_loss": (lambda a, v: losses.l_softmax_loss(
+        a["features"], a["labels"], a["kernel"], a["bias"], margin=2, lam=v), 0.5,
+                       (-0.5, np.nan)),
+    "noisy_softmax_loss": (lambda a, v: losses.noisy_softmax_loss(
+        a["features"], a["labels"], a["kernel"], a["bias"], rng=KEY, alpha=v), 0.3,
+                           (-0.3, np.inf)),
+    "adversarial_dropout_loss": (lambda a, v: losses.adversarial_dropout_loss(
+        a["features"], a["labels"], a["kernel"], a["bias"], delta=0.25, weight=v), 0.7,
+                                 (-0.7, np.nan)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HYPER))
+def test_a_traced_hyperparameter_out_of_range_gives_nan(name):
+  fn, valid, invalid = HYPER[name]
+  a = inputs(CASES[name])
+  traced = jax.jit(fn)
+  # A valid traced value gives the concrete call's value; concrete values add no guard.
+  chex.assert_trees_all_close(traced(a, jnp.float32(valid)), fn(a, valid), rtol=1e-6)
+  for v in invalid:
+    assert np.isnan(float(traced(a, jnp.float32(v)))), v
+    with pytest.raises(ValueError):
+      fn(a, v)
