@@ -13,7 +13,7 @@ with GPU_FLOPS = 15 TFLOP/s: an assumed sustained float32 (TF32) rate of one H10
 these convolutional nets (a CIFAR ResNet-18 epoch in about 10 s, as commonly reported
 for one A100/H100 without input-pipeline tuning), and GPU_MIN_STEP_S = 2 ms
 per step, the launch/host overhead floor that bounds tiny nets (LeNet) instead.
-These are estimates, not measurements: no GPU was lent to the session that wrote them.
+These are estimates from FLOP counts at an assumed rate, not measurements.
 ``--measure_steps N`` also times N train steps on this machine's CPU (synthetic data of
 the config's shapes, after compilation) and extrapolates the CPU hours.
 

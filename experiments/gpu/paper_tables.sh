@@ -12,6 +12,8 @@
 #   command="DISC_JAX_COMMIT=<that commit> bash experiments/gpu/paper_tables.sh",
 #   carry=[".whl", ".gpu_data"], timeout_s=590
 # then, here: tar xzf <files_at>/gpu_tables.tar.gz (results/ and workdir/sweeps/gpu/).
+# A table some of whose runs finished in an earlier call resumes: add "workdir/sweeps/gpu"
+# to carry (finished runs are read back; a fresh machine has no checkpoints of the others).
 # DEADLINE (s, default 420) is when unfinished runs are stopped; JOBS runs train at once.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
