@@ -60,6 +60,8 @@ SWEEPS = (
     Sweep("itra_table1_fashion_mnist", "configs/itra/table1_fashion_mnist.py", 3, "fashion_mnist"),
     Sweep("compare_fashion_mnist", "configs/compare/fashion_mnist.py", 3, "fashion_mnist"),
     Sweep("compare_mnist", "configs/compare/mnist.py", 3, "mnist"),
+    # sigma2R Fig. 4 at the paper's scale (32x32, 2,500 per class; generated data).
+    Sweep("sigma2r_fig4_fuzzy_rgb", "configs/sigma2r/fig4_fuzzy_rgb.py", 1, "fuzzy_rgb"),
 )
 
 
