@@ -91,8 +91,11 @@ class Job:
   rc: int | None = None
 
 
-def finished(sweep_dir: pathlib.Path, run: str, seed: int) -> bool:
-  return (seed_workdir(sweep_dir, run, seed) / FINAL_METRICS).exists()
+def unfinished(sweep: Sweep, sweep_root: str) -> list[tuple[str, int]]:
+  """(run, seed) of the table's runs without a ``final_metrics.json`` yet, in order."""
+  sweep_dir = pathlib.Path(sweep_root) / sweep.name
+  return [(run, seed) for run in run_names(sweep) for seed in range(sweep.seeds)
+          if not (seed_workdir(sweep_dir, run, seed) / FINAL_METRICS).exists()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,15 +121,11 @@ def main(argv: list[str] | None = None) -> int:
   queue: list[Job] = []
   for sweep in sweeps:
     base = table_args(sweep, **common)
-    sweep_dir = pathlib.Path(args.sweep_root) / sweep.name
-    for run in run_names(sweep):
-      for seed in range(sweep.seeds):
-        if finished(sweep_dir, run, seed):
-          continue
-        queue.append(Job(sweep, run, seed, [
-            sys.executable, *REPRODUCE, *base, "--rows", run, "--seeds", "1",
-            f"--config.seed={seed}", "--out", f"{logs}/{sweep.name}.{run}.{seed}.md"],
-            logs / f"{sweep.name}.{run}.{seed}.log"))
+    for run, seed in unfinished(sweep, args.sweep_root):
+      queue.append(Job(sweep, run, seed, [
+          sys.executable, *REPRODUCE, *base, "--rows", run, "--seeds", "1",
+          f"--config.seed={seed}", "--out", f"{logs}/{sweep.name}.{run}.{seed}.md"],
+          logs / f"{sweep.name}.{run}.{seed}.log"))
   total = len(queue)
   print(f"{total} runs to train in {len(sweeps)} tables, {args.jobs} at a time, "
         f"deadline {args.deadline_s:.0f} s", flush=True)
@@ -147,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                                              cwd=ROOT)
 
   def complete(sweep: Sweep) -> bool:
-    sweep_dir = pathlib.Path(args.sweep_root) / sweep.name
-    return all(finished(sweep_dir, r, s) for r in run_names(sweep) for s in range(sweep.seeds))
+    return not unfinished(sweep, args.sweep_root)
 
   def stop_all(reason: str) -> None:
     print(f"{stamp()} {reason}: stopping {len(running)} runs (each saves a checkpoint)", flush=True)
@@ -180,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
       if job.rc:
         print("\n".join("    " + line for line in
                         job.log.read_text(errors="replace").splitlines()[-8:]), flush=True)
-      left = [j for j in queue + running if j.sweep == job.sweep]
-      if not left and job.sweep.name not in writing and complete(job.sweep):
+      if job.sweep.name not in writing and complete(job.sweep):
         write_table(job.sweep)
     if len(ended) >= 3 and all(j.rc for j in ended[:3]):
       stop_all("the first 3 runs to end failed")
@@ -206,14 +203,12 @@ def main(argv: list[str] | None = None) -> int:
   written = []
   for sweep in sweeps:
     proc = writing.get(sweep.name)
-    if proc is None and complete(sweep):
+    missing = [] if proc else unfinished(sweep, args.sweep_root)
+    if proc is None and not missing:
       print(f"{sweep.name}: written by an earlier call", flush=True)
       written.append(sweep.name)
       continue
     if proc is None:
-      sweep_dir = pathlib.Path(args.sweep_root) / sweep.name
-      missing = [(r, s) for r in run_names(sweep) for s in range(sweep.seeds)
-                 if not finished(sweep_dir, r, s)]
       print(f"{sweep.name}: not written, {len(missing)} runs unfinished: {missing}", flush=True)
       continue
     try:
